@@ -1,0 +1,281 @@
+/**
+ * The one place that reads the environment. Every variable is validated once, at start, into a
+ * frozen object; everything else receives a `Config`. An invalid value is a `ConfigError` whose
+ * message is a single line naming the variable, what was wrong and what is expected.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import * as v from 'valibot';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_ERROR';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Every variable the program reads, with its default; `.env.example` documents the same list. */
+export const CONFIG_VARIABLES = [
+  'OPENAI_API_KEY',
+  'OPENAI_BASE_URL',
+  'OPENAI_EMBED_MODEL',
+  'OPENAI_EMBED_DIMS',
+  'OPENAI_EVENT_MODEL',
+  'OPENAI_TIMEOUT',
+  'OPENAI_MAX_RETRIES',
+  'OPENAI_BATCH_SIZE',
+  'EMBEDDING_PROVIDER',
+  'EVENT_EXTRACTOR',
+  'EVENTS_DB_DSN',
+  'POSTGRES_DB',
+  'POSTGRES_USER',
+  'POSTGRES_PASSWORD',
+  'CHROMA_HOST',
+  'CHROMA_PORT',
+  'MCP_PORT',
+  'MCP_HOST',
+  'MCP_AUTH_TOKEN',
+  'MCP_ALLOWED_ORIGINS',
+  'LOG_LEVEL',
+  'WORKER_ID',
+  'POLL_INTERVAL_MS',
+  'EVENT_MAX_ATTEMPTS',
+  'JOB_LEASE_SECONDS',
+  'SINGLE_PIECE_MAX_TOKENS',
+  'CHUNK_TARGET_TOKENS',
+  'CHUNK_OVERLAP_TOKENS',
+  'RRF_CONSTANT',
+  'MEMORY_DATA_DIR',
+] as const;
+export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
+
+export interface Config {
+  readonly openai: {
+    readonly apiKey: string | undefined;
+    readonly baseUrl: string | undefined;
+    readonly embedModel: string;
+    readonly embedDims: number;
+    readonly eventModel: string;
+    readonly timeoutMs: number;
+    readonly maxRetries: number;
+    readonly batchSize: number;
+  };
+  /** `openai` when a key or base URL is configured (or forced), else the offline `local` embedder. */
+  readonly embeddingProvider: 'openai' | 'local';
+  /** `llm` when a key or base URL is configured (or forced), else the offline `rules` extractor. */
+  readonly eventExtractor: 'llm' | 'rules';
+  /** Undefined means embedded Postgres (PGlite) under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly postgres: { readonly db: string; readonly user: string; readonly password: string };
+  /** Undefined host means an embedded Chroma server under `dataDir`. */
+  readonly chroma: { readonly host: string | undefined; readonly port: number };
+  readonly mcp: {
+    readonly port: number;
+    readonly host: string;
+    readonly authToken: string | undefined;
+    readonly allowedOrigins: readonly string[];
+  };
+  readonly logLevel: LogLevel;
+  readonly worker: {
+    readonly id: string;
+    readonly pollIntervalMs: number;
+    readonly maxAttempts: number;
+    readonly leaseSeconds: number;
+  };
+  readonly chunking: {
+    readonly singlePieceMaxTokens: number;
+    readonly targetTokens: number;
+    readonly overlapTokens: number;
+  };
+  readonly rrfConstant: number;
+  readonly dataDir: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads `path` as a dotenv file when it exists; values already in `env` win. */
+export function withDotEnv(env: Env, path = resolve('.env')): Env {
+  if (!existsSync(path)) return env;
+  const fromFile = parseEnv(readFileSync(path, 'utf8'));
+  return { ...fromFile, ...env };
+}
+
+function fail(variable: string, value: string, expected: string): never {
+  throw new ConfigError(variable, `${variable}=${JSON.stringify(value)} is invalid: expected ${expected}`);
+}
+
+function text(env: Env, name: ConfigVariable, fallback: string): string;
+function text(env: Env, name: ConfigVariable): string | undefined;
+function text(env: Env, name: ConfigVariable, fallback?: string): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? fallback : raw;
+}
+
+function integer(env: Env, name: ConfigVariable, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = v.safeParse(
+    v.pipe(
+      v.string(),
+      v.regex(/^-?\d+$/),
+      v.transform(Number),
+      v.integer(),
+      v.minValue(min),
+      v.maxValue(max),
+    ),
+    raw,
+  );
+  if (!parsed.success) fail(name, raw, `an integer from ${min} to ${max}`);
+  return parsed.output;
+}
+
+function seconds(env: Env, name: ConfigVariable, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = v.safeParse(
+    v.pipe(v.string(), v.regex(/^\d+(\.\d+)?$/), v.transform(Number), v.minValue(min), v.maxValue(max)),
+    raw,
+  );
+  if (!parsed.success) fail(name, raw, `a number of seconds from ${min} to ${max}`);
+  return parsed.output;
+}
+
+function oneOf<const T extends string>(
+  env: Env,
+  name: ConfigVariable,
+  options: readonly T[],
+  fallback: T,
+): T {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const match = options.find((option) => option.toLowerCase() === raw.toLowerCase());
+  if (match === undefined) fail(name, raw, `one of ${options.join(', ')}`);
+  return match;
+}
+
+function url(env: Env, name: ConfigVariable, protocols: readonly string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    fail(name, redactUrl(raw), `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    fail(name, redactUrl(raw), `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }
+  return raw;
+}
+
+/** Replaces the password of a URL (e.g. a DSN) with `***`, so errors and logs never carry it. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/(\/\/[^:/?#@\s]*:)[^@/?#\s]*@/, '$1***@');
+}
+
+/**
+ * Builds the configuration from an environment (the process's by default, plus `.env`).
+ * Throws `ConfigError` on the first invalid variable.
+ */
+export function loadConfig(env: Env = withDotEnv(process.env)): Config {
+  const apiKey = text(env, 'OPENAI_API_KEY');
+  const baseUrl = url(env, 'OPENAI_BASE_URL', ['http:', 'https:']);
+  const llmConfigured = apiKey !== undefined || baseUrl !== undefined;
+
+  const embeddingProvider = oneOf(env, 'EMBEDDING_PROVIDER', ['auto', 'openai', 'local'], 'auto');
+  const eventExtractor = oneOf(env, 'EVENT_EXTRACTOR', ['auto', 'llm', 'rules'], 'auto');
+  if (embeddingProvider === 'openai' && !llmConfigured) {
+    fail('EMBEDDING_PROVIDER', 'openai', 'OPENAI_API_KEY or OPENAI_BASE_URL to be set as well');
+  }
+  if (eventExtractor === 'llm' && !llmConfigured) {
+    fail('EVENT_EXTRACTOR', 'llm', 'OPENAI_API_KEY or OPENAI_BASE_URL to be set as well');
+  }
+
+  const host = text(env, 'CHROMA_HOST');
+  if (host !== undefined && !/^[A-Za-z0-9.\-:[\]]+$/.test(host))
+    fail('CHROMA_HOST', host, 'a host name or IP address');
+
+  const targetTokens = integer(env, 'CHUNK_TARGET_TOKENS', 900, 16, 8000);
+  const overlapTokens = integer(env, 'CHUNK_OVERLAP_TOKENS', 100, 0, 4000);
+  if (overlapTokens >= targetTokens) {
+    fail(
+      'CHUNK_OVERLAP_TOKENS',
+      String(overlapTokens),
+      `fewer tokens than CHUNK_TARGET_TOKENS (${targetTokens})`,
+    );
+  }
+
+  const origins = (text(env, 'MCP_ALLOWED_ORIGINS') ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      fail(
+        'MCP_ALLOWED_ORIGINS',
+        origin,
+        'a comma-separated list of origins such as https://app.example.com',
+      );
+    }
+  }
+
+  const config: Config = {
+    openai: {
+      apiKey,
+      baseUrl,
+      embedModel: text(env, 'OPENAI_EMBED_MODEL', 'text-embedding-3-large'),
+      embedDims: integer(env, 'OPENAI_EMBED_DIMS', 3072, 1, 16384),
+      eventModel: text(env, 'OPENAI_EVENT_MODEL', 'gpt-4o-mini'),
+      timeoutMs: Math.round(seconds(env, 'OPENAI_TIMEOUT', 30, 0.1, 3600) * 1000),
+      maxRetries: integer(env, 'OPENAI_MAX_RETRIES', 3, 0, 20),
+      batchSize: integer(env, 'OPENAI_BATCH_SIZE', 100, 1, 2048),
+    },
+    embeddingProvider:
+      embeddingProvider === 'auto' ? (llmConfigured ? 'openai' : 'local') : embeddingProvider,
+    eventExtractor: eventExtractor === 'auto' ? (llmConfigured ? 'llm' : 'rules') : eventExtractor,
+    databaseUrl: url(env, 'EVENTS_DB_DSN', ['postgres:', 'postgresql:']),
+    postgres: {
+      db: text(env, 'POSTGRES_DB', 'events'),
+      user: text(env, 'POSTGRES_USER', 'events'),
+      password: text(env, 'POSTGRES_PASSWORD', 'events'),
+    },
+    chroma: { host, port: integer(env, 'CHROMA_PORT', 8000, 1, 65535) },
+    mcp: {
+      port: integer(env, 'MCP_PORT', 3000, 0, 65535),
+      host: text(env, 'MCP_HOST', '127.0.0.1'),
+      authToken: text(env, 'MCP_AUTH_TOKEN'),
+      allowedOrigins: Object.freeze(origins),
+    },
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
+    worker: {
+      id: text(env, 'WORKER_ID', `${hostname()}-${process.pid}`),
+      pollIntervalMs: integer(env, 'POLL_INTERVAL_MS', 1000, 10, 3_600_000),
+      maxAttempts: integer(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
+      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 600, 1, 86_400),
+    },
+    chunking: {
+      singlePieceMaxTokens: integer(env, 'SINGLE_PIECE_MAX_TOKENS', 1200, 16, 100_000),
+      targetTokens,
+      overlapTokens,
+    },
+    rrfConstant: integer(env, 'RRF_CONSTANT', 60, 1, 10_000),
+    dataDir: resolve(text(env, 'MEMORY_DATA_DIR', './.memory')),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object') deepFreeze(child);
+  }
+  return Object.freeze(value);
+}

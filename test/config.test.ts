@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig, redactUrl, withDotEnv } from '../src/config.js';
+import { runCli } from './helpers/cli.js';
+
+describe('configuration', () => {
+  test('defaults follow the specification', () => {
+    const config = loadConfig({});
+    assert.equal(config.openai.embedModel, 'text-embedding-3-large');
+    assert.equal(config.openai.embedDims, 3072);
+    assert.equal(config.openai.eventModel, 'gpt-4o-mini');
+    assert.equal(config.openai.timeoutMs, 30_000);
+    assert.equal(config.openai.maxRetries, 3);
+    assert.equal(config.openai.batchSize, 100);
+    assert.equal(config.databaseUrl, undefined);
+    assert.deepEqual(config.postgres, { db: 'events', user: 'events', password: 'events' });
+    assert.equal(config.chroma.host, undefined);
+    assert.equal(config.chroma.port, 8000);
+    assert.equal(config.mcp.port, 3000);
+    assert.equal(config.mcp.host, '127.0.0.1');
+    assert.equal(config.logLevel, 'INFO');
+    assert.equal(config.worker.pollIntervalMs, 1000);
+    assert.equal(config.worker.maxAttempts, 5);
+    assert.equal(config.worker.leaseSeconds, 600);
+    assert.match(config.worker.id, /-\d+$/);
+    assert.deepEqual(config.chunking, { singlePieceMaxTokens: 1200, targetTokens: 900, overlapTokens: 100 });
+    assert.equal(config.rrfConstant, 60);
+    assert.ok(config.dataDir.endsWith('.memory'));
+    assert.equal(config.embeddingProvider, 'local');
+    assert.equal(config.eventExtractor, 'rules');
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.openai));
+  });
+
+  test('a key or base URL switches to the OpenAI embedder and LLM extractor', () => {
+    const withKey = loadConfig({ OPENAI_API_KEY: 'sk-test' });
+    assert.equal(withKey.embeddingProvider, 'openai');
+    assert.equal(withKey.eventExtractor, 'llm');
+    const withBase = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      EMBEDDING_PROVIDER: 'local',
+    });
+    assert.equal(withBase.embeddingProvider, 'local');
+    assert.equal(withBase.eventExtractor, 'llm');
+  });
+
+  const invalid: Array<[Record<string, string>, string, RegExp]> = [
+    [{ MCP_PORT: 'abc' }, 'MCP_PORT', /integer from 0 to 65535/],
+    [{ MCP_PORT: '70000' }, 'MCP_PORT', /integer/],
+    [{ OPENAI_EMBED_DIMS: '0' }, 'OPENAI_EMBED_DIMS', /integer from 1/],
+    [{ OPENAI_TIMEOUT: 'soon' }, 'OPENAI_TIMEOUT', /seconds/],
+    [{ LOG_LEVEL: 'LOUD' }, 'LOG_LEVEL', /DEBUG, INFO, WARN, ERROR/],
+    [{ EVENTS_DB_DSN: 'mysql://x' }, 'EVENTS_DB_DSN', /postgres:\/\//],
+    [{ OPENAI_BASE_URL: 'not a url' }, 'OPENAI_BASE_URL', /URL/],
+    [{ CHUNK_TARGET_TOKENS: '100', CHUNK_OVERLAP_TOKENS: '100' }, 'CHUNK_OVERLAP_TOKENS', /fewer tokens/],
+    [{ EVENT_EXTRACTOR: 'llm' }, 'EVENT_EXTRACTOR', /OPENAI_API_KEY/],
+    [{ MCP_ALLOWED_ORIGINS: 'example.com' }, 'MCP_ALLOWED_ORIGINS', /origins/],
+    [{ CHROMA_HOST: 'bad host/' }, 'CHROMA_HOST', /host name/],
+  ];
+  for (const [env, variable, expected] of invalid) {
+    test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.variable === variable &&
+          error.message.startsWith(`${variable}=`) &&
+          expected.test(error.message) &&
+          !error.message.includes('\n'),
+      );
+    });
+  }
+
+  test('never echoes a DSN password in an error', () => {
+    assert.throws(
+      () => loadConfig({ EVENTS_DB_DSN: 'mysql://user:hunter2@db/x' }),
+      (error: Error) => !error.message.includes('hunter2') && error.message.includes('***'),
+    );
+    assert.equal(redactUrl('postgres://u:p%40ss@h:5432/db'), 'postgres://u:***@h:5432/db');
+  });
+
+  test('.env is read when present and the environment wins over it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'memory-env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'MCP_PORT=4000\nLOG_LEVEL=DEBUG\n# comment\n');
+    const config = loadConfig(withDotEnv({ LOG_LEVEL: 'WARN' }, file));
+    assert.equal(config.mcp.port, 4000);
+    assert.equal(config.logLevel, 'WARN');
+  });
+
+  test('the binary exits 2 with one line naming the variable', async () => {
+    const result = await runCli(['check', '--service', 'postgres'], { MCP_PORT: 'abc' });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /MCP_PORT="abc" is invalid: expected an integer/);
+  });
+});
+
+describe('command line', () => {
+  test('--help lists migrate and check', async () => {
+    const result = await runCli(['--help'], {});
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /migrate/);
+    assert.match(result.stdout, /check/);
+  });
+
+  test('an unknown command prints usage and exits 2', async () => {
+    const result = await runCli(['frobnicate'], {});
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /unknown command 'frobnicate'/);
+    assert.match(result.stderr, /Usage: memory/);
+  });
+
+  test('an invalid --service value exits 2', async () => {
+    const result = await runCli(['check', '--service', 'redis'], {});
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Allowed choices are all, mcp-server, worker, postgres, chroma/);
+  });
+});
