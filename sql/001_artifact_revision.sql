@@ -45,9 +45,15 @@ CREATE TABLE artifact_content (
   FOREIGN KEY (artifact_uid, revision_id) REFERENCES artifact_revision ON DELETE CASCADE
 );
 
+-- Number of lexeme occurrences in a tsvector: the document length of BM25 scoring.
+CREATE FUNCTION tsvector_occurrences(tsvector) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0)::integer FROM unnest($1)
+$$;
+
 -- Every revision's pieces with exact offsets (content.slice(start_char, end_char) = text).
--- An unchunked revision has one piece whose chunk_id is the artifact id. `text_tsv` serves the
--- lexical channel of hybrid search.
+-- An unchunked revision has one piece whose chunk_id is the artifact id. `text_tsv` and
+-- `text_length` serve the lexical (BM25) channel of hybrid search.
 CREATE TABLE artifact_chunk (
   artifact_uid text    NOT NULL,
   revision_id  text    NOT NULL,
@@ -59,6 +65,7 @@ CREATE TABLE artifact_chunk (
   content_hash text    NOT NULL,
   text         text    NOT NULL,
   text_tsv     tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED,
+  text_length  integer  GENERATED ALWAYS AS (tsvector_occurrences(to_tsvector('english', text))) STORED,
   PRIMARY KEY (artifact_uid, revision_id, chunk_index),
   FOREIGN KEY (artifact_uid, revision_id) REFERENCES artifact_revision ON DELETE CASCADE,
   CHECK (start_char < end_char)
