@@ -17,7 +17,10 @@ function configOrExit(): Config {
   try {
     const config = loadConfig();
     configureLogging(config.logLevel);
-    registerSecrets(config.openai.apiKey, config.mcp.authToken, config.postgres.password);
+    // The default compose password ("events") is no secret, and as a common word it would be
+    // masked inside ordinary log lines.
+    const password = config.postgres.password === 'events' ? undefined : config.postgres.password;
+    registerSecrets(config.openai.apiKey, config.mcp.authToken, password);
     return config;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -70,6 +73,45 @@ export function buildProgram(): Command {
       const { runCheckCommand } = await import('./commands/check.js');
       // Exit at once: a probe that timed out may still hold a half-open socket.
       process.exit(await runCheckCommand(config, options));
+    });
+
+  program
+    .command('serve')
+    .description(
+      'run the MCP server: Streamable HTTP at /mcp and /mcp/ (GET /health) on MCP_HOST:MCP_PORT, or --stdio. ' +
+        'Without EVENTS_DB_DSN and CHROMA_HOST it runs embedded Postgres and Chroma in MEMORY_DATA_DIR',
+    )
+    .option('--stdio', 'serve MCP over stdin/stdout (for clients that spawn the server); logs go to stderr')
+    .option(
+      '--with-worker',
+      'also run an extraction worker in this process (default when the database is embedded)',
+    )
+    .option('--no-worker', 'never run an extraction worker in this process')
+    .action(async (options: { stdio?: boolean; withWorker?: boolean; worker?: boolean }) => {
+      const config = configOrExit();
+      const { runServeCommand } = await import('./commands/serve.js');
+      const worker = options.worker === false ? false : options.withWorker === true ? true : undefined;
+      await runServeCommand(config, {
+        stdio: options.stdio === true,
+        ...(worker !== undefined ? { worker } : {}),
+      });
+    });
+
+  program
+    .command('work')
+    .description(
+      'run an extraction worker: claims jobs from EVENTS_DB_DSN, extracts events with evidence (scale out freely)',
+    )
+    .option(
+      '--grace-ms <n>',
+      'on SIGTERM, how long the job in hand may take before it is released',
+      positiveInt,
+      25_000,
+    )
+    .action(async (options: { graceMs: number }) => {
+      const config = configOrExit();
+      const { runWorkCommand } = await import('./commands/work.js');
+      await runWorkCommand(config, options);
     });
 
   return program;

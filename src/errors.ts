@@ -122,9 +122,17 @@ export function describeError(error: unknown): string {
     if (candidate.cause === undefined) break;
     current = candidate.cause;
   }
-  // `fetch failed` says nothing: the innermost cause (e.g. "bad port") says what happened.
+  // Our own errors already say what happened; `fetch failed` says nothing, so there the innermost
+  // cause (e.g. "bad port") is the message.
   let innermost: unknown = error;
-  for (let depth = 0; depth < 5 && innermost instanceof Error && innermost.cause instanceof Error; depth++) {
+  for (
+    let depth = 0;
+    depth < 5 &&
+    !(innermost instanceof AppError) &&
+    innermost instanceof Error &&
+    innermost.cause instanceof Error;
+    depth++
+  ) {
     innermost = innermost.cause;
   }
   const message = innermost instanceof Error ? innermost.message : String(innermost);

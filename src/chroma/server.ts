@@ -7,6 +7,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describeError } from '../errors.js';
 
 export interface ChromaServer {
@@ -78,11 +79,27 @@ export async function startChromaServer(options: StartChromaOptions): Promise<Ch
   const port = options.port ?? (await freePort(host));
   mkdirSync(options.path, { recursive: true });
   const output = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a');
+  // Started through the supervisor, which stops Chroma when this process dies in any way.
+  const supervisor = fileURLToPath(new URL('./supervisor.js', import.meta.url));
   const child = spawn(
     process.execPath,
-    [chromaCliPath(), 'run', '--path', options.path, '--host', host, '--port', String(port)],
-    { stdio: ['ignore', output, output] },
+    [
+      supervisor,
+      process.execPath,
+      chromaCliPath(),
+      'run',
+      '--path',
+      options.path,
+      '--host',
+      host,
+      '--port',
+      String(port),
+    ],
+    { stdio: ['pipe', output, output] },
   );
+  // Never written: its closing is the supervisor's signal that this process is gone.
+  child.stdin?.on('error', () => {});
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   const url = `http://${host}:${port}`;
   try {

@@ -1,6 +1,8 @@
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
+/** The handle inside `sql.begin(async (tx) => ...)`. */
+export type Tx = postgres.TransactionSql;
 
 export interface ConnectOptions {
   /** Pool size. PGlite serves one session, so the embedded mode passes 1. */

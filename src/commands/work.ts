@@ -1,0 +1,33 @@
+/** `memory work`: a polling extraction worker against EVENTS_DB_DSN. */
+import type { Config } from '../config.js';
+import { connect } from '../db/connect.js';
+import { migrate } from '../db/migrate.js';
+import { createExtractor } from '../extraction/index.js';
+import { log } from '../log.js';
+import { startWorker } from '../worker/worker.js';
+import { stopOnSignals } from './serve.js';
+
+const logger = log.withTag('worker');
+
+export async function runWorkCommand(config: Config, options: { graceMs: number }): Promise<void> {
+  if (config.databaseUrl === undefined) {
+    process.stderr.write(
+      'memory: EVENTS_DB_DSN is not set: expected a postgres:// URL (`memory serve` runs a worker itself in embedded mode)\n',
+    );
+    process.exit(2);
+  }
+  const sql = connect(config.databaseUrl, { max: 3, applicationName: `memory-worker ${config.worker.id}` });
+  try {
+    // Idempotent and serialised by an advisory lock: a worker started before `memory migrate`
+    // finished waits for it instead of failing on a missing table.
+    await migrate(sql);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+  const worker = startWorker({ config, sql, extractor: await createExtractor(config), listen: true });
+  stopOnSignals(async () => {
+    await worker.stop(options.graceMs);
+    await sql.end({ timeout: 5 });
+  }, logger);
+}

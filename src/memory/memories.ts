@@ -1,0 +1,103 @@
+/**
+ * Small memories (preferences, facts, project notes, decisions), stored in the Chroma `memory`
+ * collection with their vector.
+ */
+import { randomBytes } from 'node:crypto';
+import type { StoredRecord } from '../chroma/store.js';
+import { countTokens } from '../chunking.js';
+import { NotFoundError } from '../errors.js';
+import type { Services } from '../services.js';
+
+export const MEMORY_TYPES = ['preference', 'fact', 'project', 'decision'] as const;
+export type MemoryType = (typeof MEMORY_TYPES)[number];
+
+export interface Memory {
+  memory_id: string;
+  content: string;
+  type: MemoryType;
+  confidence: number;
+  ts: string;
+  conversation_id: string | null;
+}
+
+function toMemory(record: StoredRecord): Memory {
+  const m = record.metadata;
+  return {
+    memory_id: record.id,
+    content: record.document ?? '',
+    type: m.type as MemoryType,
+    confidence: Number(m.confidence),
+    ts: String(m.ts),
+    conversation_id: typeof m.conversation_id === 'string' ? m.conversation_id : null,
+  };
+}
+
+export async function storeMemory(
+  services: Services,
+  input: { content: string; type: MemoryType; confidence: number; conversation_id?: string | undefined },
+): Promise<Memory> {
+  const [embedding] = await services.embedder.embed([input.content], 'document');
+  const id = `mem_${randomBytes(6).toString('hex')}`;
+  const ts = new Date().toISOString();
+  const space = services.embedder.space;
+  await services.chroma.upsert('memory', [
+    {
+      id,
+      embedding: embedding!,
+      document: input.content,
+      metadata: {
+        type: input.type,
+        confidence: input.confidence,
+        ts,
+        ts_epoch: Date.now() / 1000,
+        ...(input.conversation_id !== undefined ? { conversation_id: input.conversation_id } : {}),
+        embedding_provider: space.provider,
+        embedding_model: space.model,
+        embedding_dimensions: space.dimensions,
+        token_count: countTokens(input.content),
+      },
+    },
+  ]);
+  return {
+    memory_id: id,
+    content: input.content,
+    type: input.type,
+    confidence: input.confidence,
+    ts,
+    conversation_id: input.conversation_id ?? null,
+  };
+}
+
+export async function searchMemories(
+  services: Services,
+  input: { query: string; limit: number; min_confidence: number },
+): Promise<Array<Memory & { score: number }>> {
+  const [embedding] = await services.embedder.embed([input.query], 'query');
+  const hits = await services.chroma.query('memory', embedding!, {
+    limit: input.limit,
+    ...(input.min_confidence > 0 ? { where: { confidence: { $gte: input.min_confidence } } } : {}),
+  });
+  return hits.map((hit) => ({ ...toMemory(hit), score: round(1 - hit.distance) }));
+}
+
+/** Newest first. */
+export async function listMemories(
+  services: Services,
+  input: { type?: MemoryType | undefined; limit: number },
+): Promise<{ memories: Memory[]; total: number }> {
+  const records = await services.chroma.get('memory', input.type ? { where: { type: input.type } } : {});
+  const memories = records.map(toMemory).sort((a, b) => b.ts.localeCompare(a.ts));
+  return { memories: memories.slice(0, input.limit), total: memories.length };
+}
+
+export async function deleteMemory(services: Services, memoryId: string): Promise<{ deleted: string }> {
+  const [existing] = await services.chroma.get('memory', { ids: [memoryId], includeDocuments: false });
+  if (existing === undefined) throw new NotFoundError('memory', memoryId);
+  await services.chroma.delete('memory', { ids: [memoryId] });
+  return { deleted: memoryId };
+}
+
+export function round(value: number, digits = 4): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}

@@ -1,0 +1,218 @@
+/** Semantic events and their evidence: the worker's write and the event tools' reads. */
+import type { Sql, Tx } from '../db/connect.js';
+import type { AnchoredEvent } from '../extraction/types.js';
+
+export interface EvidenceView {
+  evidence_id: string;
+  chunk_id: string | null;
+  start_char: number;
+  end_char: number;
+  quote: string;
+}
+
+export interface EventView {
+  event_id: string;
+  artifact_uid: string;
+  revision_id: string;
+  category: string;
+  event_time: string | null;
+  narrative: string;
+  subject: { type: string; ref: string };
+  actors: Array<{ ref: string; role: string }>;
+  confidence: number;
+  extraction_run_id: string | null;
+  created_at: string;
+  evidence?: EvidenceView[];
+}
+
+/**
+ * Replaces the events of a revision with a new set, inside the caller's transaction: the old set
+ * stays visible until the new one commits. Returns the number of events written.
+ */
+export async function replaceRevisionEvents(
+  tx: Tx,
+  artifactUid: string,
+  revisionId: string,
+  jobId: string,
+  events: readonly AnchoredEvent[],
+): Promise<number> {
+  await tx`delete from semantic_event where artifact_uid = ${artifactUid} and revision_id = ${revisionId}`;
+  if (events.length === 0) return 0;
+  const inserted = await tx<Array<{ event_id: string }>>`
+    insert into semantic_event ${tx(
+      events.map((event) => ({
+        artifact_uid: artifactUid,
+        revision_id: revisionId,
+        category: event.category,
+        event_time: event.event_time === null ? null : new Date(event.event_time),
+        narrative: event.narrative,
+        subject_json: tx.json(event.subject),
+        actors_json: tx.json(event.actors),
+        confidence: event.confidence,
+        extraction_run_id: jobId,
+      })),
+    )}
+    returning event_id`;
+  const evidence = events.flatMap((event, i) =>
+    event.evidence.map((item) => ({
+      event_id: inserted[i]!.event_id,
+      artifact_uid: artifactUid,
+      revision_id: revisionId,
+      chunk_id: item.chunkId,
+      start_char: item.startChar,
+      end_char: item.endChar,
+      quote: item.quote,
+    })),
+  );
+  for (let start = 0; start < evidence.length; start += 1000) {
+    await tx`insert into event_evidence ${tx(evidence.slice(start, start + 1000))}`;
+  }
+  return inserted.length;
+}
+
+interface EventRow {
+  event_id: string;
+  artifact_uid: string;
+  revision_id: string;
+  category: string;
+  event_time: Date | null;
+  narrative: string;
+  subject_json: { type: string; ref: string };
+  actors_json: Array<{ ref: string; role: string }>;
+  confidence: number;
+  extraction_run_id: string | null;
+  created_at: Date;
+}
+
+function toView(row: EventRow): EventView {
+  return {
+    event_id: row.event_id,
+    artifact_uid: row.artifact_uid,
+    revision_id: row.revision_id,
+    category: row.category,
+    event_time: row.event_time?.toISOString() ?? null,
+    narrative: row.narrative,
+    subject: row.subject_json,
+    actors: row.actors_json,
+    confidence: Math.round(row.confidence * 1000) / 1000,
+    extraction_run_id: row.extraction_run_id,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** Attaches every event's evidence (in source order) with one query. */
+export async function withEvidence(sql: Sql, events: EventView[]): Promise<EventView[]> {
+  if (events.length === 0) return events;
+  const rows = await sql<Array<EvidenceView & { event_id: string }>>`
+    select event_id, evidence_id, chunk_id, start_char, end_char, quote
+    from event_evidence
+    where event_id = any(${events.map((e) => e.event_id)})
+    order by chunk_id nulls first, start_char`;
+  const byEvent = new Map<string, EvidenceView[]>();
+  for (const { event_id, ...evidence } of rows) {
+    const list = byEvent.get(event_id) ?? [];
+    list.push(evidence);
+    byEvent.set(event_id, list);
+  }
+  for (const event of events) event.evidence = byEvent.get(event.event_id) ?? [];
+  return events;
+}
+
+export async function getEvent(sql: Sql, eventId: string): Promise<EventView | undefined> {
+  const [row] = await sql<EventRow[]>`select * from semantic_event where event_id = ${eventId}`;
+  if (row === undefined) return undefined;
+  const [view] = await withEvidence(sql, [toView(row)]);
+  return view;
+}
+
+export async function listRevisionEvents(
+  sql: Sql,
+  artifactUid: string,
+  revisionId: string,
+): Promise<EventView[]> {
+  // semantic_event_revision_idx
+  const rows = await sql<EventRow[]>`
+    select * from semantic_event
+    where artifact_uid = ${artifactUid} and revision_id = ${revisionId}
+    order by event_time nulls last, created_at, event_id`;
+  return rows.map(toView);
+}
+
+export interface EventSearch {
+  query?: string | undefined;
+  category?: string | undefined;
+  timeFrom?: Date | undefined;
+  timeTo?: Date | undefined;
+  artifactUid?: string | undefined;
+  limit: number;
+}
+
+/**
+ * Turns a natural-language query into prefix terms over English stems. Stems of one word family
+ * differ ("decision" → decis, "decided" → decid), so each stem is matched as a prefix that drops
+ * its last letter (decis → deci:*, which also matches decid). Stop words vanish on the way.
+ */
+export async function queryTerms(sql: Sql, query: string): Promise<string[]> {
+  const rows = await sql<Array<{ lexeme: string }>>`
+    select lexeme from unnest(to_tsvector('english', ${query})) order by positions[1]`;
+  return rows
+    .map((row) => row.lexeme)
+    .filter((lexeme) => /^[\p{L}\p{N}]+$/u.test(lexeme))
+    .map((lexeme) => (lexeme.length <= 4 ? lexeme : lexeme.slice(0, Math.max(4, lexeme.length - 1))));
+}
+
+/**
+ * Filtered event search, newest first. With a query, every term must match (prefix); when that
+ * finds nothing, any term may match, best-ranked first, and the answer says so (`match`).
+ */
+export async function searchEvents(
+  sql: Sql,
+  search: EventSearch,
+): Promise<{ events: EventView[]; total: number; match: 'all_terms' | 'any_term' | 'none' }> {
+  const terms = search.query === undefined ? [] : await queryTerms(sql, search.query);
+  const run = async (mode: 'all_terms' | 'any_term' | 'none') => {
+    const tsquery = terms.map((term) => `${term}:*`).join(mode === 'all_terms' ? ' & ' : ' | ');
+    const textFilter = mode === 'none' ? sql`true` : sql`e.narrative_tsv @@ to_tsquery('simple', ${tsquery})`;
+    const where = sql`
+      ${textFilter}
+      ${search.category !== undefined ? sql`and e.category = ${search.category}` : sql``}
+      ${search.timeFrom !== undefined ? sql`and e.event_time >= ${search.timeFrom}` : sql``}
+      ${search.timeTo !== undefined ? sql`and e.event_time <= ${search.timeTo}` : sql``}
+      ${search.artifactUid !== undefined ? sql`and e.artifact_uid = ${search.artifactUid}` : sql``}`;
+    // semantic_event_narrative_idx serves the text filter; semantic_event_time_idx the order.
+    const order =
+      mode === 'any_term'
+        ? sql`ts_rank_cd(e.narrative_tsv, to_tsquery('simple', ${tsquery})) desc, e.event_time desc nulls last, e.created_at desc`
+        : sql`e.event_time desc nulls last, e.created_at desc`;
+    const rows = await sql<Array<EventRow & { total: number }>>`
+      select e.*, count(*) over ()::int as total
+      from semantic_event e
+      where ${where}
+      order by ${order}
+      limit ${search.limit}`;
+    return { events: rows.map(toView), total: rows[0]?.total ?? 0 };
+  };
+  if (search.query !== undefined && terms.length === 0) return { events: [], total: 0, match: 'none' };
+  if (terms.length === 0) return { ...(await run('none')), match: 'none' };
+  const all = await run('all_terms');
+  if (all.total > 0 || terms.length === 1) return { ...all, match: 'all_terms' };
+  return { ...(await run('any_term')), match: 'any_term' };
+}
+
+/**
+ * Events of latest revisions matching any term of the query, best-ranked first: the events
+ * channel of hybrid search (a ranked list for fusion, not a filter).
+ */
+export async function rankEventsForQuery(sql: Sql, query: string, limit: number): Promise<EventView[]> {
+  const terms = await queryTerms(sql, query);
+  if (terms.length === 0) return [];
+  const tsquery = terms.map((term) => `${term}:*`).join(' | ');
+  const rows = await sql<EventRow[]>`
+    select e.*
+    from semantic_event e
+    join artifact_revision r using (artifact_uid, revision_id)
+    where r.is_latest and e.narrative_tsv @@ to_tsquery('simple', ${tsquery})
+    order by ts_rank_cd(e.narrative_tsv, to_tsquery('simple', ${tsquery})) desc, e.event_time desc nulls last
+    limit ${limit}`;
+  return rows.map(toView);
+}

@@ -1,0 +1,230 @@
+/**
+ * Postgres queries for artifact revisions, their text and chunks, and the extraction job that
+ * each new revision enqueues.
+ */
+import type { Sql } from '../db/connect.js';
+
+export const ARTIFACT_TYPES = ['email', 'doc', 'chat', 'transcript', 'note'] as const;
+export const SENSITIVITIES = ['normal', 'sensitive', 'highly_sensitive'] as const;
+export const VISIBILITY_SCOPES = ['me', 'team', 'org', 'custom'] as const;
+export const RETENTION_POLICIES = ['forever', '1y', 'until_resolved', 'custom'] as const;
+
+/** Channel on which `artifact_ingest` announces a new job to idle workers. */
+export const JOB_CHANNEL = 'memory_event_jobs';
+
+export interface RevisionRow {
+  artifact_uid: string;
+  revision_id: string;
+  artifact_id: string;
+  artifact_type: string;
+  source_system: string;
+  source_id: string | null;
+  source_url: string | null;
+  source_ts: Date | null;
+  title: string | null;
+  author: string | null;
+  participants: string[];
+  content_hash: string;
+  token_count: number;
+  is_chunked: boolean;
+  chunk_count: number;
+  sensitivity: string;
+  visibility_scope: string;
+  retention_policy: string;
+  is_latest: boolean;
+  ingested_at: Date;
+}
+
+export interface JobRow {
+  job_id: string;
+  job_type: string;
+  artifact_uid: string;
+  revision_id: string;
+  status: 'PENDING' | 'PROCESSING' | 'DONE' | 'FAILED';
+  attempts: number;
+  max_attempts: number;
+  next_run_at: Date;
+  locked_at: Date | null;
+  locked_by: string | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ChunkRow {
+  chunk_index: number;
+  chunk_id: string;
+  start_char: number;
+  end_char: number;
+  token_count: number;
+  content_hash: string;
+  text: string;
+}
+
+export async function findLatestRevision(sql: Sql, artifactUid: string): Promise<RevisionRow | undefined> {
+  const [row] = await sql<RevisionRow[]>`
+    select * from artifact_revision where artifact_uid = ${artifactUid} and is_latest`;
+  return row;
+}
+
+export async function findRevision(
+  sql: Sql,
+  artifactUid: string,
+  revisionId: string,
+): Promise<RevisionRow | undefined> {
+  const [row] = await sql<RevisionRow[]>`
+    select * from artifact_revision where artifact_uid = ${artifactUid} and revision_id = ${revisionId}`;
+  return row;
+}
+
+/** The latest revision of the artifact stored in Chroma under `artifactId`. */
+export async function findLatestByArtifactId(sql: Sql, artifactId: string): Promise<RevisionRow | undefined> {
+  // artifact_revision_artifact_id_idx
+  const [row] = await sql<RevisionRow[]>`
+    select * from artifact_revision where artifact_id = ${artifactId} and is_latest`;
+  return row;
+}
+
+/** An id-less artifact of this source system whose latest revision has this exact content. */
+export async function findIdlessDuplicate(
+  sql: Sql,
+  sourceSystem: string,
+  contentHash: string,
+): Promise<RevisionRow | undefined> {
+  // artifact_revision_content_idx (partial, source_id is null)
+  const [row] = await sql<RevisionRow[]>`
+    select * from artifact_revision
+    where source_system = ${sourceSystem} and content_hash = ${contentHash} and source_id is null and is_latest
+    limit 1`;
+  return row;
+}
+
+/** Latest revisions for these Chroma ids, keyed by artifact id. */
+export async function latestRevisionsByArtifactId(
+  sql: Sql,
+  artifactIds: readonly string[],
+): Promise<Map<string, RevisionRow>> {
+  if (artifactIds.length === 0) return new Map();
+  const rows = await sql<RevisionRow[]>`
+    select * from artifact_revision where artifact_id = any(${artifactIds as string[]}) and is_latest`;
+  return new Map(rows.map((row) => [row.artifact_id, row]));
+}
+
+export async function findJob(
+  sql: Sql,
+  artifactUid: string,
+  revisionId: string,
+): Promise<JobRow | undefined> {
+  const [row] = await sql<JobRow[]>`
+    select * from event_jobs
+    where artifact_uid = ${artifactUid} and revision_id = ${revisionId} and job_type = 'extract_events'`;
+  return row;
+}
+
+export interface NewRevision {
+  artifact_uid: string;
+  revision_id: string;
+  artifact_id: string;
+  artifact_type: string;
+  source_system: string;
+  source_id: string | null;
+  source_url: string | null;
+  source_ts: Date | null;
+  title: string | null;
+  author: string | null;
+  participants: string[];
+  content_hash: string;
+  token_count: number;
+  is_chunked: boolean;
+  chunk_count: number;
+  sensitivity: string;
+  visibility_scope: string;
+  retention_policy: string;
+}
+
+/**
+ * One transaction: the revision becomes the latest (older ones are not), its text and chunks are
+ * stored, and its extraction job is enqueued (an existing job for the same revision is kept).
+ * Idle workers are woken with a NOTIFY, delivered only if the transaction commits.
+ */
+export async function writeRevision(
+  sql: Sql,
+  revision: NewRevision,
+  content: string,
+  chunks: readonly ChunkRow[],
+  maxAttempts: number,
+): Promise<JobRow> {
+  return sql.begin(async (tx) => {
+    await tx`
+      update artifact_revision set is_latest = false
+      where artifact_uid = ${revision.artifact_uid} and is_latest and revision_id <> ${revision.revision_id}`;
+    // A revision seen before (content reverted to an older version) becomes the latest again.
+    await tx`
+      insert into artifact_revision ${tx({ ...revision, participants: tx.json(revision.participants), is_latest: true })}
+      on conflict (artifact_uid, revision_id) do update set is_latest = true, ingested_at = now()`;
+    await tx`
+      insert into artifact_content (artifact_uid, revision_id, content)
+      values (${revision.artifact_uid}, ${revision.revision_id}, ${content})
+      on conflict do nothing`;
+    if (chunks.length > 0) {
+      const rows = chunks.map((chunk) => ({
+        artifact_uid: revision.artifact_uid,
+        revision_id: revision.revision_id,
+        ...chunk,
+      }));
+      // Batches keep each statement under the 65,535 bind parameters of the protocol.
+      for (let start = 0; start < rows.length; start += 1000) {
+        await tx`insert into artifact_chunk ${tx(rows.slice(start, start + 1000))} on conflict do nothing`;
+      }
+    }
+    await tx`
+      insert into event_jobs (artifact_uid, revision_id, max_attempts)
+      values (${revision.artifact_uid}, ${revision.revision_id}, ${maxAttempts})
+      on conflict (artifact_uid, revision_id, job_type) do nothing`;
+    const [job] = await tx<JobRow[]>`
+      select * from event_jobs
+      where artifact_uid = ${revision.artifact_uid} and revision_id = ${revision.revision_id}
+        and job_type = 'extract_events'`;
+    await tx`select pg_notify(${JOB_CHANNEL}, ${job!.job_id})`;
+    return job!;
+  });
+}
+
+export async function revisionContent(
+  sql: Sql,
+  artifactUid: string,
+  revisionId: string,
+): Promise<string | undefined> {
+  const [row] = await sql<Array<{ content: string }>>`
+    select content from artifact_content where artifact_uid = ${artifactUid} and revision_id = ${revisionId}`;
+  return row?.content;
+}
+
+export async function revisionChunks(sql: Sql, artifactUid: string, revisionId: string): Promise<ChunkRow[]> {
+  return sql<ChunkRow[]>`
+    select chunk_index, chunk_id, start_char, end_char, token_count, content_hash, text
+    from artifact_chunk
+    where artifact_uid = ${artifactUid} and revision_id = ${revisionId}
+    order by chunk_index`;
+}
+
+/** Deletes every revision of an artifact; text, chunks, jobs, events and evidence cascade. */
+export async function deleteArtifactRows(
+  sql: Sql,
+  artifactUid: string,
+): Promise<{ revisions: number; events: number; evidence: number; jobs: number }> {
+  return sql.begin(async (tx) => {
+    const [counts] = await tx<Array<{ events: number; evidence: number; jobs: number }>>`
+      select (select count(*) from semantic_event where artifact_uid = ${artifactUid})::int as events,
+             (select count(*) from event_evidence where artifact_uid = ${artifactUid})::int as evidence,
+             (select count(*) from event_jobs where artifact_uid = ${artifactUid})::int as jobs`;
+    const deleted = await tx`delete from artifact_revision where artifact_uid = ${artifactUid}`;
+    return {
+      revisions: deleted.count,
+      events: counts?.events ?? 0,
+      evidence: counts?.evidence ?? 0,
+      jobs: counts?.jobs ?? 0,
+    };
+  });
+}

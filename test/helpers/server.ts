@@ -1,0 +1,92 @@
+/**
+ * A real `memory serve` in this process against a fresh test database and a real Chroma, and the
+ * SDK's own MCP client over Streamable HTTP to talk to it.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type RunningServer, runServe } from '../../src/commands/serve.js';
+import { loadConfig } from '../../src/config.js';
+import { startTestChroma, type TestChroma } from './chroma.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestServer {
+  url: string;
+  db: TestDatabase;
+  chroma: TestChroma;
+  server: RunningServer;
+  client: Client;
+  /** Calls a tool and returns its structured content; `isError` results are returned too. */
+  call(name: string, args?: Record<string, unknown>): Promise<ToolAnswer>;
+  /** Opens another MCP client, e.g. on `/mcp` without the slash or with headers. */
+  connect(path?: string, headers?: Record<string, string>): Promise<Client>;
+  stop(): Promise<void>;
+}
+
+export interface ToolAnswer {
+  isError: boolean;
+  data: Record<string, unknown> & {
+    error?: { code: string; message: string; details?: Record<string, unknown> };
+  };
+}
+
+export async function connectClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'memory-tests', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+export async function callTool(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<ToolAnswer> {
+  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const data = (result.structuredContent ??
+    JSON.parse((result.content[0] as { text: string }).text)) as ToolAnswer['data'];
+  return { isError: result.isError === true, data };
+}
+
+export async function startTestServer(
+  env: Record<string, string> = {},
+  shared?: { db?: TestDatabase; chroma?: TestChroma },
+): Promise<TestServer> {
+  const [db, chroma] = await Promise.all([
+    shared?.db ?? createTestDatabase(),
+    shared?.chroma ?? startTestChroma(),
+  ]);
+  const config = loadConfig({
+    EVENTS_DB_DSN: db.url,
+    CHROMA_HOST: '127.0.0.1',
+    CHROMA_PORT: String(chroma.port),
+    MCP_PORT: '0',
+    LOG_LEVEL: 'ERROR',
+    ...env,
+  });
+  const server = await runServe(config, {
+    endpoints: { databaseUrl: db.url, chromaUrl: chroma.url },
+    worker: false,
+  });
+  const clients: Client[] = [];
+  const connect = async (path = '/mcp/', headers: Record<string, string> = {}) => {
+    const client = await connectClient(`${server.url}${path}`, headers);
+    clients.push(client);
+    return client;
+  };
+  const client = await connect();
+  return {
+    url: server.url,
+    db,
+    chroma,
+    server,
+    client,
+    call: (name, args) => callTool(client, name, args),
+    connect,
+    async stop() {
+      for (const c of clients) await c.close().catch(() => {});
+      await server.stop();
+      if (!shared?.db) await db.drop();
+      if (!shared?.chroma) await chroma.destroy();
+    },
+  };
+}
