@@ -273,10 +273,10 @@ describe('chunking', () => {
   });
 
   test('long runs without spaces or punctuation (past the regex segment size) chunk exactly', () => {
-    // `x` first puts the emoji's surrogate pairs across the forced segment cut at 65,536.
-    for (const content of ['a', ' ', '中', '🙂', 'x🙂', '\u0301', '\n'].map((unit) =>
-      unit.repeat(140_000 / unit.length),
-    )) {
+    const runs = ['a', ' ', '中', '🙂', '\u0301', '\n'].map((unit) => unit.repeat(140_000 / unit.length));
+    // A leading `x` puts a surrogate pair across the forced segment cut at offset 65,536.
+    runs.push(`x${'🙂'.repeat(70_000)}`);
+    for (const content of runs) {
       const label = `run of ${JSON.stringify(content.slice(0, 3))}`;
       checkChunking(content, DEFAULTS, label);
       // Decoding gives the text back only if no character was cut in two on the way.

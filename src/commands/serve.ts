@@ -198,4 +198,13 @@ export function stopOnSignals(stop: () => Promise<void>, tag = logger): void {
 export async function runServeCommand(config: Config, options: ServeOptions): Promise<void> {
   const running = await runServe(config, options);
   stopOnSignals(() => running.stop());
+  if (options.stdio) {
+    // The client closing our stdin is the end of the session: stop everything, Chroma included.
+    process.stdin.once('end', () => {
+      running
+        .stop()
+        .then(() => process.exit(0))
+        .catch(() => process.exit(1));
+    });
+  }
 }

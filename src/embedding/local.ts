@@ -27,6 +27,7 @@ export interface LocalEmbedderTuning {
   answerTypes: number;
   dropQuestionWords: boolean;
   queryPairWindow: number;
+  numberChars: boolean;
 }
 
 export const DEFAULT_TUNING: LocalEmbedderTuning = {
@@ -47,6 +48,7 @@ export const DEFAULT_TUNING: LocalEmbedderTuning = {
   answerTypes: 1,
   dropQuestionWords: false,
   queryPairWindow: 2,
+  numberChars: true,
 };
 
 // Snowball English stop words (the list Postgres' 'english' configuration uses), apostrophes removed.
@@ -190,7 +192,7 @@ export function embedLocal(
     }
     window.push(termHash);
     if (window.length > (purpose === 'query' ? t.queryPairWindow : t.pairWindow)) window.shift();
-    const source = `<${token.word}>`;
+    const source = t.numberChars || !DIGIT.test(token.word) ? `<${token.word}>` : '';
     for (let start = 0; start < source.length; start++) {
       let h = fnv(FNV_OFFSET, 3);
       for (let n = 1; n <= t.charMax && start + n <= source.length; n++) {

@@ -228,6 +228,10 @@ const NOT_NAMES = new Set(
 const PERSON_VERB =
   /(?<![\p{L}\p{N}_.@])(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?)(?:'s)? (?:decided|said|says|reported|flagged|noted|asked|requested|presented|agreed|is worried|was worried|estimates|estimated|raised|confirmed|committed|suggested|recommended|proposed|approved|wants|mentioned|explained|promised|volunteered|offered|complained|praised|paired|completed|finished|shipped|fixed|deployed|launched|prepared|will|is leading|leads|owns)\b/gu;
 
+/** "(Bob leading)", and a line addressing someone: "Bob, please ...". */
+const NAME_IN_ROLE =
+  /\((\p{Lu}\p{Ll}+) (?:leading|owning|driving|delivering|handling|responsible)\)|(?:^|\n)[ \t]*(\p{Lu}\p{Ll}+), (?:please|can you|could you|would you|let me know)\b/gu;
+
 const GROUP_ADDRESS =
   /(?:team|group|all|list|staff|info|support|no-?reply|admin|help|hr|dev|eng|ops|sales|office)/i;
 
@@ -331,6 +335,9 @@ class Roster {
 
 const MONTH =
   'January|February|March|April|May|June|July|August|September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec';
+const MONTH_WORD = new RegExp(`^(?:${MONTH})$`);
+const MONTH_DAY = new RegExp(`\\b(${MONTH})\\.? (\\d{1,2})(?:st|nd|rd|th)?\\b(?:,? ('?\\d{4}))?`, 'g');
+const DAY_MONTH = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)? (?:of )?(${MONTH})\\b(?:,? (\\d{4}))?`, 'g');
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 const NUMBER_WORDS: Record<string, number> = {
   a: 1,
@@ -406,12 +413,10 @@ function findDates(text: string, base: number | null): DateHit[] {
   for (const m of text.matchAll(/\b(\d{4})-(\d{2})-(\d{2})\b/g)) {
     add(m.index, validDay(Number(m[1]), Number(m[2]) - 1, Number(m[3])), 3);
   }
-  const monthDay = new RegExp(`\\b(${MONTH})\\.? (\\d{1,2})(?:st|nd|rd|th)?\\b(?:,? ('?\\d{4}))?`, 'g');
-  for (const m of text.matchAll(monthDay)) {
+  for (const m of text.matchAll(MONTH_DAY)) {
     add(m.index, inferYear(base, monthIndex(m[1]!), Number(m[2]), parseYear(m[3])), 3);
   }
-  const dayMonth = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)? (?:of )?(${MONTH})\\b(?:,? (\\d{4}))?`, 'g');
-  for (const m of text.matchAll(dayMonth)) {
+  for (const m of text.matchAll(DAY_MONTH)) {
     add(m.index, inferYear(base, monthIndex(m[2]!), Number(m[1]), parseYear(m[3])), 3);
   }
   for (const m of text.matchAll(/\bQ([1-4])(?: ?(\d{4}))?\b/g)) {
@@ -640,6 +645,7 @@ function readDocument(text: string, from: number, to: number, input: ExtractionI
     roster.add(m[1]!);
   }
   for (const m of body.matchAll(/(?<![\p{L}\p{N}_])@([\p{Ll}\d]+(?:[._][\p{Ll}\d]+)+)/gu)) roster.add(m[1]!);
+  for (const m of body.matchAll(NAME_IN_ROLE)) roster.add((m[1] ?? m[2])!);
   for (const m of body.matchAll(PERSON_VERB)) {
     const name = m[1]!;
     if (!name.split(' ').some((word) => NOT_NAMES.has(word))) roster.add(name);
@@ -1015,11 +1021,17 @@ function nounPhrase(text: string): string | null {
     i++;
     if (skipVerb && i < tokens.length && !LEADING_SKIP.has(tokens[i]!.toLowerCase())) i++;
   }
+  // "finished setting up the config": the gerund and its particle are not the object.
+  if (/ing$/i.test(tokens[i] ?? '')) {
+    i++;
+    if (/^(?:up|out|on|off|in)$/i.test(tokens[i] ?? '')) i++;
+    while (i < tokens.length && LEADING_SKIP.has(tokens[i]!.toLowerCase())) i++;
+  }
   const words: string[] = [];
   for (; i < tokens.length && words.length < 5; i++) {
     const token = tokens[i]!;
     if (!/^[\p{L}\p{N}]/u.test(token) || STOP_WORDS.has(token.toLowerCase())) break;
-    if (new RegExp(`^(?:${MONTH})$`).test(token)) break;
+    if (MONTH_WORD.test(token)) break;
     words.push(token.replace(/[.,;:!?]+$/, ''));
   }
   const phrase = words.join(' ').trim();
@@ -1037,35 +1049,43 @@ function headPhrase(sentence: string): string | null {
   return phrase;
 }
 
-function subjectOf(
-  sentence: string,
-  cueOffset: number,
-  category: Category,
-  label: Label | null,
-  roster: Roster,
-): Subject {
+/** "David reported ...", "Frank thinks that ...": the person and verb before what the sentence is about. */
+const NAME_AND_VERB = /^(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) \p{Ll}+(?: that)? /u;
+
+/**
+ * What the event is about: a field label ("Travel budget: reduced ..."), the object of an action
+ * item, the phrase before the verb ("Database connection pooling may ..."), or the phrase after
+ * the cue ("agreed to go with a freemium model"); else the sentence's first words as `other`.
+ */
+function subjectOf(core: string, cueOffset: number, label: Label | null, roster: Roster): Subject {
   const typed = (phrase: string): Subject => {
     const person = roster.resolve(phrase);
     if (person !== null) return { type: 'person', ref: person };
     return { type: PROJECT_WORDS.test(phrase) ? 'project' : 'object', ref: phrase.slice(0, 200) };
   };
-  if (label !== null && label.person === null && label.text.split(' ').length <= 5) return typed(label.text);
-  const afterCue = (): string | null => {
-    const rest = sentence.slice(cueOffset).replace(/^[\p{L}'’-]+(?: (?:to|on|upon|for|with|that))?/u, '');
-    return nounPhrase(rest);
-  };
-  const head = (): string | null => {
-    const phrase = headPhrase(sentence);
-    return phrase !== null && roster.find(phrase).length === 0 ? phrase : null;
-  };
-  const candidates =
-    category === 'Execution' || category === 'QualityRisk' ? [head, afterCue] : [afterCue, head];
+  const labelWords = label?.text.split(' ') ?? [];
+  const isFieldLabel =
+    label !== null &&
+    label.person === null &&
+    labelWords.length <= 5 &&
+    !(labelWords.length === 1 && (NOT_NAMES.has(label.text) || /ed$/.test(label.text)));
+  if (isFieldLabel) return typed(label.text);
+  const candidates: (() => string | null)[] = [
+    () => (label?.person ? nounPhrase(core.replace(TASK_VERB, '')) : null),
+    () => {
+      const named = NAME_AND_VERB.exec(core);
+      const rest = named !== null && roster.resolve(named[1]!) !== null ? core.slice(named[0].length) : core;
+      const phrase = headPhrase(rest);
+      return phrase !== null && roster.resolve(phrase) === null ? phrase : null;
+    },
+    () => nounPhrase(core.slice(cueOffset).replace(/^[\p{L}'’-]+/u, '')),
+  ];
   for (const candidate of candidates) {
     const phrase = candidate();
     if (phrase !== null) return typed(phrase);
   }
-  const words = cleanText(sentence).split(' ').slice(0, 6).join(' ');
-  return { type: 'other', ref: words === '' ? category : words };
+  const words = cleanText(core).split(' ').slice(0, 6).join(' ');
+  return { type: 'other', ref: words === '' ? 'event' : words };
 }
 
 function cleanText(text: string): string {
@@ -1089,19 +1109,22 @@ function thirdPerson(text: string, speaker: string): string | null {
   return `${speaker}${verb}${text.slice(match[0].length)}`;
 }
 
-function narrativeOf(text: string, draft: Draft, speaker: string | null): string {
-  const { block } = draft;
+/**
+ * A short third-person account: the cleaned sentence(s), with an action item's owner spelled out
+ * ("Bob Smith to complete ...") and a leading "I" replaced by the chat speaker or e-mail author.
+ */
+function narrativeOf(text: string, draft: Draft, speaker: string | null, author: string | null): string {
   const span = spanOf(draft);
-  const label = draft.firstSentenceIndex === 0 ? block.label : null;
+  const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
   let body = cleanText(text.slice(label?.person ? label.end : span.start, span.end));
   if (label?.person) {
     body = TASK_VERB.test(body)
       ? `${label.person} to ${body.charAt(0).toLowerCase()}${body.slice(1)}`
       : `${label.person}: ${body}`;
-  } else if (label?.bold) {
-    body = cleanText(text.slice(label.end, span.end));
   } else if (speaker !== null) {
     body = thirdPerson(body, speaker) ?? `${speaker}: ${body}`;
+  } else if (author !== null) {
+    body = thirdPerson(body, author) ?? body;
   }
   return truncate(body, MAX_NARRATIVE_CHARS);
 }
@@ -1114,31 +1137,47 @@ const PRIMARY_ROLE: Record<Category, ActorRole> = {
   QualityRisk: 'owner',
   Feedback: 'reviewer',
   Change: 'owner',
-  Stakeholder: 'stakeholder',
+  Stakeholder: 'owner',
 };
 
+const FIRST_PERSON = /(?:^|[^\p{L}])(?:I|I'll|I’ll|I've|I’ve|I'm|I’m|my|me)(?![\p{L}])/u;
+
+/**
+ * People of the event, the first in the category's main role: an action item's owner, then "I"
+ * (the speaker or author), then people named in the text in order, then the chat speaker. In a
+ * Stakeholder event, people named after the cue ("needs sign-off from Maria") are stakeholders.
+ */
 function actorsOf(
   text: string,
   draft: Draft,
   speaker: string | null,
+  author: string | null,
   roster: Roster,
 ): ExtractedEvent['actors'] {
   const span = spanOf(draft);
   const body = text.slice(span.start, span.end);
-  const names: string[] = [];
-  const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
-  if (label?.person) names.push(label.person);
-  const firstPerson = /(?:^|[^\p{L}])(?:I|I'll|I’ll|I've|I’ve|I'm|I’m|my|me)(?![\p{L}])/u.test(body);
-  if (speaker !== null && firstPerson) names.push(speaker);
-  for (const { name } of roster.find(body)) names.push(name);
-  if (speaker !== null && !firstPerson && !label?.person) names.push(speaker);
-  const unique = [...new Set(names)];
   const category = draft.verdict.category;
-  if (unique.length === 0 && /\b(?:the|our) team\b|^we\b/i.test(body)) unique.push('team');
-  return unique.map((ref, i) => ({
-    ref,
-    role: i === 0 ? PRIMARY_ROLE[category] : category === 'Stakeholder' ? 'stakeholder' : 'contributor',
-  }));
+  const cueOffset = draft.verdict.cueAt - span.start;
+  const actors: ExtractedEvent['actors'] = [];
+  const add = (ref: string, afterCue: boolean): void => {
+    if (actors.some((actor) => actor.ref === ref)) return;
+    const role: ActorRole =
+      category === 'Stakeholder' && afterCue
+        ? 'stakeholder'
+        : actors.length === 0
+          ? PRIMARY_ROLE[category]
+          : 'contributor';
+    actors.push({ ref, role });
+  };
+  const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
+  if (label?.person) add(label.person, false);
+  const firstPerson = FIRST_PERSON.test(body);
+  const self = speaker ?? author;
+  if (self !== null && firstPerson) add(self, false);
+  for (const { name, index } of roster.find(body)) add(name, index > cueOffset);
+  if (speaker !== null && !label?.person) add(speaker, false);
+  if (actors.length === 0 && /\b(?:the|our) team\b|^we\b/i.test(body)) add('team', false);
+  return actors;
 }
 
 interface Candidate {
@@ -1155,34 +1194,29 @@ function readEvents(text: string, from: number, to: number, input: ExtractionInp
     for (const draft of blockDrafts(text, block, model.date)) {
       const span = spanOf(draft);
       const body = text.slice(span.start, span.end);
-      // Who "I" is: the chat speaker, the transcript label, or the e-mail's author.
-      const speaker = draft.block.speaker ?? (draft.block.label?.person ? null : model.author);
+      // Who "I" is: the chat or transcript speaker, else the e-mail's author.
+      const speaker = draft.block.speaker;
+      const author = speaker === null ? model.author : null;
       const { verdict } = draft;
-      const words = wordSpans(text, span);
       const cueWord = Math.max(
         0,
-        words.findIndex((word) => word.end > verdict.cueAt),
+        wordSpans(text, span).findIndex((word) => word.end > verdict.cueAt),
       );
-      const evidence = limitWords(text, span, cueWord - 8);
-      const dates = findDates(body, model.date);
+      const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
+      const coreStart = label !== null && label.end <= span.end ? label.end : span.start;
+      const core = text.slice(coreStart, span.end);
       const confidence =
         verdict.cueWeight === 0
           ? 0.5
           : Math.min(0.85, verdict.cueWeight + (verdict.score > verdict.cueWeight + 0.01 ? 0.05 : 0));
       candidates.push({
-        evidence,
+        evidence: limitWords(text, span, cueWord - 8),
         event: {
           category: verdict.category,
-          narrative: narrativeOf(text, draft, speaker),
-          event_time: pickDate(dates),
-          subject: subjectOf(
-            body,
-            Math.max(0, verdict.cueAt - span.start),
-            verdict.category,
-            draft.firstSentenceIndex === 0 ? draft.block.label : null,
-            model.roster,
-          ),
-          actors: actorsOf(text, draft, speaker, model.roster),
+          narrative: narrativeOf(text, draft, speaker, author),
+          event_time: pickDate(findDates(body, model.date)),
+          subject: subjectOf(core, Math.max(0, verdict.cueAt - coreStart), label, model.roster),
+          actors: actorsOf(text, draft, speaker, author, model.roster),
           confidence: Math.round(Math.max(0.5, confidence) * 100) / 100,
         },
       });
