@@ -153,7 +153,7 @@ function prf({ extracted, truth, matches }: Tally): { p: number; r: number; f1: 
 function row(name: string, tally: Tally, extra = ''): string {
   const { p, r, f1 } = prf(tally);
   return [
-    name.padEnd(36),
+    name.padEnd(50),
     String(tally.extracted).padStart(9),
     String(tally.truth).padStart(6),
     String(tally.matches).padStart(7),
@@ -165,7 +165,7 @@ function row(name: string, tally: Tally, extra = ''): string {
 }
 
 const header = [
-  'document'.padEnd(36),
+  'document'.padEnd(50),
   'extracted'.padStart(9),
   'truth'.padStart(6),
   'matches'.padStart(7),
@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   for (const line of lines) console.log(line);
   console.log(row('OVERALL', total, `greedy ${greedyTotal}`));
   console.log('\nper category');
-  console.log(header.replace('document'.padEnd(36), 'category'.padEnd(36)));
+  console.log(header.replace('document'.padEnd(50), 'category'.padEnd(50)));
   for (const [category, tally] of byCategory) console.log(row(category, tally));
   console.log(`\nanchoring dropped ${droppedEvidence} evidence, ${droppedEvents} events`);
   const corpusChars = inputs.reduce((n, input) => n + input.content.length, 0);

@@ -1,88 +1,127 @@
 /**
- * Retrieval benchmark: MS MARCO sample (1,028 passages, 50 queries), scored as
- * benchmarks/README.md says (top 10 distinct artifacts, MRR@10 and recall@10, mean over queries).
+ * Retrieval benchmark on the MS MARCO sample (1,028 passages, 50 queries), scored as
+ * benchmarks/README.md says: the top 10 distinct artifacts of each query, MRR@10 and recall@10,
+ * mean over the queries.
  *
- * Channels: BM25 through `lexicalSearch` on a fresh migrated Postgres database, exact cosine over
- * the local embedder's vectors (brute force in memory; Chroma does it in production), and their
- * reciprocal-rank fusion. The database is dropped at the end.
+ * Channels: BM25 through `lexicalSearch` on a fresh migrated Postgres database (dropped at the
+ * end), exact cosine over the local embedder's vectors (brute force in memory; Chroma does it in
+ * production), and reciprocal-rank fusion of the two. The product fuses three lists for an
+ * unchunked artifact (artifact vectors, chunk vectors, lexical), and for short texts both vector
+ * channels return the same artifacts, so RRF(vector, vector, BM25) is reported too.
  *
- *   npm run build && node dist/bench/retrieval.js [--data path] [--k 60] [--depth 100] [--scale 20000]
+ *   npm run build && node dist/bench/retrieval.js [options]
  *
- * `--scale N` adds N more artifacts (and N older revisions) after the quality run and measures
- * lexicalSearch latency again, to see how it grows; 0 skips it.
+ *   --data <file>     the sample (default ../shared/benchmarks/retrieval/msmarco-sample.json)
+ *   --k <n>           RRF constant (default 60, as RRF_CONSTANT)
+ *   --depth <n>       how many hits each channel hands to the fusion (default 10)
+ *   --dims <n>        local embedder dimensions (default the embedder's)
+ *   --variants        also measure embedder alternatives and dimensions, mean ± sd over
+ *                     --seeds hash seeds (default 8): collisions alone move MRR by ~0.02
+ *   --scale <n>       then add n artifacts (and n older revisions) and time lexicalSearch again
+ *   --database-url    admin connection (default postgres://postgres@127.0.0.1:5432/postgres)
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Sql } from '../src/db/connect.js';
-import { createLocalEmbedder, type LocalEmbedderTuning } from '../src/embedding/local.js';
+import { connect, type Sql } from '../src/db/connect.js';
+import { migrate } from '../src/db/migrate.js';
+import {
+  createLocalEmbedder,
+  DEFAULT_LOCAL_TUNING,
+  LOCAL_EMBEDDING_DIMENSIONS,
+  type LocalEmbedderTuning,
+} from '../src/embedding/local.js';
 import { lexicalSearch } from '../src/search/lexical.js';
-import { createTestDatabase } from '../test/helpers/database.js';
+
+const { values: args } = parseArgs({
+  options: {
+    data: { type: 'string', default: '../shared/benchmarks/retrieval/msmarco-sample.json' },
+    k: { type: 'string', default: '60' },
+    depth: { type: 'string', default: '10' },
+    dims: { type: 'string', default: String(LOCAL_EMBEDDING_DIMENSIONS) },
+    variants: { type: 'boolean', default: false },
+    seeds: { type: 'string', default: '8' },
+    scale: { type: 'string', default: '0' },
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+  },
+});
 
 interface Sample {
   passages: Record<string, string>;
   queries: { id: string; query: string; relevant: string[] }[];
 }
 
-const { values: args } = parseArgs({
-  options: {
-    data: { type: 'string', default: '../shared/benchmarks/retrieval/msmarco-sample.json' },
-    k: { type: 'string', default: '60' },
-    depth: { type: 'string', default: '100' },
-    dims: { type: 'string', default: '' },
-    scale: { type: 'string', default: '0' },
-    variants: { type: 'boolean', default: false },
-  },
-});
-
 const sample = JSON.parse(readFileSync(args.data, 'utf8')) as Sample;
 const K = Number(args.k);
 const DEPTH = Number(args.depth);
+const DIMS = Number(args.dims);
+
+/** A ranking: artifact uids, best first, each once. */
+type Ranking = string[];
 
 function hex16(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-interface Passage {
-  passageId: string;
-  uid: string;
-  text: string;
-}
-
-const passages: Passage[] = Object.entries(sample.passages).map(([passageId, text]) => ({
+const passages = Object.entries(sample.passages).map(([passageId, text]) => ({
   passageId,
   uid: `uid_${hex16(`msmarco:${passageId}`)}`,
   text,
 }));
-const passageByUid = new Map(passages.map((p) => [p.uid, p.passageId]));
+const passageIdByUid = new Map(passages.map((p) => [p.uid, p.passageId]));
 
+// --- database -----------------------------------------------------------------------------
+
+async function createDatabase(adminUrl: string): Promise<{ sql: Sql; drop(): Promise<void> }> {
+  const name = `memory_bench_${hex16(`${process.pid}:${Date.now()}`).slice(0, 12)}`;
+  const admin = connect(adminUrl, { max: 1 });
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const sql = connect(url.toString(), { max: 4 });
+  await migrate(sql);
+  return {
+    sql,
+    async drop() {
+      await sql.end({ timeout: 1 });
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+/**
+ * One unchunked artifact per text, with ids as the specification computes them: uid and
+ * artifact id from sha256(`msmarco:<source id>`), revision id from sha256(content).
+ */
 async function insertArtifacts(sql: Sql, items: { sourceId: string; text: string; latest: boolean }[]) {
   const rows = items.map(({ sourceId, text, latest }) => {
     const key = hex16(`msmarco:${sourceId}`);
     const contentHash = createHash('sha256').update(text).digest('hex');
+    const ids = { artifact_uid: `uid_${key}`, revision_id: `rev_${contentHash.slice(0, 16)}` };
+    // Whitespace-separated words: token counts play no part in ranking.
+    const tokenCount = text.split(/\s+/).length;
     return {
       revision: {
-        artifact_uid: `uid_${key}`,
-        revision_id: `rev_${contentHash.slice(0, 16)}`,
+        ...ids,
         artifact_id: `art_${key}`,
         artifact_type: 'doc',
         source_system: 'msmarco',
         source_id: sourceId,
         content_hash: contentHash,
-        // Whitespace words: token counts play no part in ranking.
-        token_count: text.split(/\s+/).length,
+        token_count: tokenCount,
         is_chunked: false,
         chunk_count: 0,
         is_latest: latest,
       },
+      content: { ...ids, content: text },
       chunk: {
-        artifact_uid: `uid_${key}`,
-        revision_id: `rev_${contentHash.slice(0, 16)}`,
+        ...ids,
         chunk_index: 0,
         chunk_id: `art_${key}`,
         start_char: 0,
         end_char: text.length,
-        token_count: text.split(/\s+/).length,
+        token_count: tokenCount,
         content_hash: contentHash,
         text,
       },
@@ -92,16 +131,13 @@ async function insertArtifacts(sql: Sql, items: { sourceId: string; text: string
     const batch = rows.slice(i, i + 500);
     await sql.begin(async (tx) => {
       await tx`insert into artifact_revision ${tx(batch.map((r) => r.revision))}`;
+      await tx`insert into artifact_content ${tx(batch.map((r) => r.content))}`;
       await tx`insert into artifact_chunk ${tx(batch.map((r) => r.chunk))}`;
     });
   }
 }
 
-type Ranking = string[];
-
-function dedupe(uids: readonly string[]): Ranking {
-  return [...new Set(uids)];
-}
+// --- scoring --------------------------------------------------------------------------------
 
 /** Weighted reciprocal-rank fusion; ties broken by uid so the order is deterministic. */
 function rrf(lists: readonly { ranking: Ranking; weight: number }[], k: number): Ranking {
@@ -114,12 +150,22 @@ function rrf(lists: readonly { ranking: Ranking; weight: number }[], k: number):
   return [...scores.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([uid]) => uid);
 }
 
+/** Fuses, query by query, several channels (each a ranking per query). */
+function fuse(channels: readonly { rankings: Ranking[]; weight?: number }[], k: number, depth: number): Ranking[] {
+  return sample.queries.map((_, q) =>
+    rrf(
+      channels.map((c) => ({ ranking: (c.rankings[q] ?? []).slice(0, depth), weight: c.weight ?? 1 })),
+      k,
+    ),
+  );
+}
+
 function score(rankings: readonly Ranking[]): { mrr: number; recall: number } {
   let mrr = 0;
   let recall = 0;
-  sample.queries.forEach((q, i) => {
-    const top = (rankings[i] ?? []).slice(0, 10).map((uid) => passageByUid.get(uid));
-    const relevant = new Set(q.relevant);
+  sample.queries.forEach((query, q) => {
+    const top = [...new Set(rankings[q] ?? [])].slice(0, 10).map((uid) => passageIdByUid.get(uid));
+    const relevant = new Set(query.relevant);
     const first = top.findIndex((id) => id !== undefined && relevant.has(id));
     if (first >= 0) mrr += 1 / (first + 1);
     recall += top.filter((id) => id !== undefined && relevant.has(id)).length / relevant.size;
@@ -127,56 +173,19 @@ function score(rankings: readonly Ranking[]): { mrr: number; recall: number } {
   return { mrr: mrr / sample.queries.length, recall: recall / sample.queries.length };
 }
 
-function cosineRanking(
-  query: readonly number[],
-  documents: readonly (readonly number[])[],
-  depth: number,
-): Ranking {
-  const scored = documents.map((doc, index) => {
-    let dot = 0;
-    for (let i = 0; i < doc.length; i++) dot += (doc[i] ?? 0) * (query[i] ?? 0);
-    return { uid: passages[index]?.uid ?? '', dot };
+function cosineRankings(queries: readonly number[][], documents: readonly number[][], depth: number): Ranking[] {
+  return queries.map((query) => {
+    const scored = documents.map((doc, index) => {
+      let dot = 0;
+      for (let i = 0; i < doc.length; i++) dot += (doc[i] ?? 0) * (query[i] ?? 0);
+      return { uid: passages[index]?.uid ?? '', dot };
+    });
+    scored.sort((a, b) => b.dot - a.dot || (a.uid < b.uid ? -1 : 1));
+    return scored.slice(0, depth).map((s) => s.uid);
   });
-  scored.sort((a, b) => b.dot - a.dot || (a.uid < b.uid ? -1 : 1));
-  return scored.slice(0, depth).map((s) => s.uid);
 }
 
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function lexicalLatency(sql: Sql, limit: number): Promise<{ p50: number; p95: number }> {
-  const times: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    for (const q of sample.queries) {
-      const start = performance.now();
-      await lexicalSearch(sql, q.query, { limit });
-      if (round > 0) times.push(performance.now() - start);
-    }
-  }
-  return { p50: percentile(times, 50), p95: percentile(times, 95) };
-}
-
-const rows: string[][] = [];
-function report(channel: string, rankings: readonly Ranking[]): number {
-  const { mrr, recall } = score(rankings);
-  rows.push([channel, mrr.toFixed(3), recall.toFixed(3)]);
-  return mrr;
-}
-
-function printTable(): void {
-  const widths = [0, 1, 2].map((c) =>
-    Math.max(...[['channel', 'MRR@10', 'recall@10'], ...rows].map((r) => (r[c] ?? '').length)),
-  );
-  const line = (r: string[]) =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
-  console.log(line(['channel', 'MRR@10', 'recall@10']));
-  for (const r of rows) console.log(line(r));
-  rows.length = 0;
-}
-
-async function vectorRankings(dimensions: number, tuning: Partial<LocalEmbedderTuning> = {}) {
+async function vectorChannel(dimensions: number, tuning: Partial<LocalEmbedderTuning> = {}, depth = 100) {
   const embedder = createLocalEmbedder(dimensions, tuning);
   const start = performance.now();
   const documents = await embedder.embed(
@@ -188,95 +197,192 @@ async function vectorRankings(dimensions: number, tuning: Partial<LocalEmbedderT
     sample.queries.map((q) => q.query),
     'query',
   );
-  return {
-    model: embedder.space.model,
-    throughput: passages.length / seconds,
-    rankings: queries.map((q) => cosineRanking(q, documents, DEPTH)),
-  };
+  return { model: embedder.space.model, seconds, rankings: cosineRankings(queries, documents, depth) };
 }
 
+// --- output ---------------------------------------------------------------------------------
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]) =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+  console.log();
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function lexicalLatency(sql: Sql, limit: number): Promise<string> {
+  const times: number[] = [];
+  // The first round warms caches and plans; two more are timed.
+  for (let round = 0; round < 3; round++) {
+    for (const q of sample.queries) {
+      const start = performance.now();
+      await lexicalSearch(sql, q.query, { limit });
+      if (round > 0) times.push(performance.now() - start);
+    }
+  }
+  return `p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`;
+}
+
+const f3 = (x: number) => x.toFixed(3);
+
+// --- main -----------------------------------------------------------------------------------
+
 async function main(): Promise<void> {
-  const db = await createTestDatabase();
+  const db = await createDatabase(args['database-url']);
   try {
     await insertArtifacts(
       db.sql,
       passages.map((p) => ({ sourceId: p.passageId, text: p.text, latest: true })),
     );
-    await db.sql`analyze`;
+    await db.sql`vacuum analyze`;
 
     const lexical: Ranking[] = [];
     for (const q of sample.queries) {
-      const hits = await lexicalSearch(db.sql, q.query, { limit: DEPTH });
-      lexical.push(dedupe(hits.map((h) => h.artifactUid)));
+      const hits = await lexicalSearch(db.sql, q.query, { limit: 100 });
+      lexical.push([...new Set(hits.map((h) => h.artifactUid))]);
     }
+    const vectors = await vectorChannel(DIMS);
+    const bytes = passages.reduce((sum, p) => sum + Buffer.byteLength(p.text), 0);
 
-    const dims = args.dims ? args.dims.split(',').map(Number) : [1024];
-    for (const d of dims) {
-      const vectors = await vectorRankings(d);
-      console.log(
-        `\nlocal embedder ${vectors.model}, ${d} dims: ${vectors.throughput.toFixed(0)} passages/s`,
-      );
-      report('bm25', lexical);
-      report('vector', vectors.rankings);
-      const fuse = (weights: number[], lists: Ranking[][], k = K) =>
-        lists[0]?.map((_, i) =>
-          rrf(
-            lists.map((l, j) => ({ ranking: l[i] ?? [], weight: weights[j] ?? 1 })),
-            k,
-          ),
-        ) ?? [];
-      report(`rrf(vector, bm25) k=${K}`, fuse([1, 1], [vectors.rankings, lexical]));
-      report(
-        `rrf(vector, vector, bm25) k=${K}`,
-        fuse([1, 1, 1], [vectors.rankings, vectors.rankings, lexical]),
-      );
-      const top10 = (l: Ranking[]) => l.map((r) => r.slice(0, 10));
-      report(
-        `rrf(vector, bm25) k=${K}, top 10 each`,
-        fuse([1, 1], [top10(vectors.rankings), top10(lexical)]),
-      );
-      for (const k of [1, 5, 10, 20, 30, 60, 100]) {
-        report(`rrf(vector, bm25) k=${k}`, fuse([1, 1], [vectors.rankings, lexical], k));
-      }
-      for (const w of [0.5, 0.75, 1.25, 1.5, 2]) {
-        report(`rrf(${w} vector, bm25) k=${K}`, fuse([w, 1], [vectors.rankings, lexical]));
-      }
-      printTable();
-    }
-
-    const latency = await lexicalLatency(db.sql, 10);
     console.log(
-      `\nlexicalSearch over ${passages.length} chunks, limit 10: p50 ${latency.p50.toFixed(1)} ms, p95 ${latency.p95.toFixed(1)} ms`,
+      `MS MARCO sample: ${passages.length} passages, ${sample.queries.length} queries; ` +
+        `local embedder ${vectors.model}, ${DIMS} dimensions; BM25 k1 1.2 b 0.75; ` +
+        `RRF k ${K} over the top ${DEPTH} of each channel unless said otherwise\n`,
     );
+    const rows: [string, Ranking[]][] = [
+      ['bm25', lexical],
+      ['vector', vectors.rankings],
+      [`rrf(vector, bm25)`, fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, DEPTH)],
+      [
+        `rrf(vector, vector, bm25)`,
+        fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], K, DEPTH),
+      ],
+      [`rrf(vector, bm25), top 100 of each`, fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, 100)],
+      [
+        `rrf(vector, vector, bm25), top 100 of each`,
+        fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], K, 100),
+      ],
+    ];
+    printTable(
+      ['channel', 'MRR@10', 'recall@10'],
+      rows.map(([name, rankings]) => {
+        const s = score(rankings);
+        return [name, f3(s.mrr), f3(s.recall)];
+      }),
+    );
+
+    const ks = [1, 5, 10, 20, 30, 60, 100];
+    printTable(
+      ['MRR@10 by RRF k', ...ks.map(String)],
+      [
+        [
+          'rrf(vector, bm25)',
+          ...ks.map((k) => f3(score(fuse([{ rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH)).mrr)),
+        ],
+        [
+          'rrf(vector, vector, bm25)',
+          ...ks.map((k) =>
+            f3(
+              score(
+                fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH),
+              ).mrr,
+            ),
+          ),
+        ],
+      ],
+    );
+    const weights = [0.5, 0.75, 1, 1.5, 2, 3];
+    printTable(
+      [`MRR@10 by vector weight (k ${K})`, ...weights.map(String)],
+      [
+        [
+          'rrf(w * vector, bm25)',
+          ...weights.map((w) =>
+            f3(score(fuse([{ rankings: vectors.rankings, weight: w }, { rankings: lexical }], K, DEPTH)).mrr),
+          ),
+        ],
+      ],
+    );
+
+    console.log(
+      `embedding: ${(passages.length / vectors.seconds).toFixed(0)} passages/s, ` +
+        `${((vectors.seconds * 1000) / (bytes / 1024)).toFixed(3)} ms per KB (one core, first run)`,
+    );
+    console.log(`lexicalSearch, ${passages.length} chunks, limit 10: ${await lexicalLatency(db.sql, 10)}`);
+
+    if (args.variants) await measureVariants(lexical);
+
     const scale = Number(args.scale);
     if (scale > 0) {
       const extra = Array.from({ length: scale }, (_, i) => {
-        const base = passages[i % passages.length]?.text ?? '';
-        // Rotate the words so each copy is a distinct text with the same vocabulary.
-        const words = base.split(' ');
-        const shift = 1 + Math.floor(i / passages.length);
-        const text = [...words.slice(shift % words.length), ...words.slice(0, shift % words.length)].join(
-          ' ',
-        );
-        return { sourceId: `scale-${i}`, text, old: `${text} (draft)` };
+        const words = (passages[i % passages.length]?.text ?? '').split(' ');
+        // Rotated words: a distinct text with the vocabulary and length of a real passage.
+        const shift = (1 + Math.floor(i / passages.length)) % words.length;
+        const text = [...words.slice(shift), ...words.slice(0, shift)].join(' ');
+        return { sourceId: `scale-${i}`, text };
       });
       await insertArtifacts(
         db.sql,
-        extra.map((e) => ({ sourceId: e.sourceId, text: e.old, latest: false })),
+        extra.map((e) => ({ sourceId: e.sourceId, text: `${e.text} (draft)`, latest: false })),
       );
       await insertArtifacts(
         db.sql,
         extra.map((e) => ({ sourceId: e.sourceId, text: e.text, latest: true })),
       );
-      await db.sql`analyze`;
-      const scaled = await lexicalLatency(db.sql, 10);
+      await db.sql`vacuum analyze`;
       console.log(
-        `lexicalSearch over ${passages.length + scale} latest chunks (+${scale} older revisions), limit 10: p50 ${scaled.p50.toFixed(1)} ms, p95 ${scaled.p95.toFixed(1)} ms`,
+        `lexicalSearch, ${passages.length + scale} latest chunks + ${scale} older revisions, limit 10: ` +
+          (await lexicalLatency(db.sql, 10)),
       );
     }
   } finally {
     await db.drop();
   }
+}
+
+/** Ablations of the embedder and a dimension sweep, each as mean ± sd over hash seeds. */
+async function measureVariants(lexical: Ranking[]): Promise<void> {
+  const seeds = Number(args.seeds);
+  const variants: [string, Partial<LocalEmbedderTuning>, number][] = [
+    ['default', {}, DIMS],
+    ['no lead boost', { leadBoost: 0 }, DIMS],
+    ['no answer types', { answerWeight: 0 }, DIMS],
+    ['no capitalised-word boost', { capitalBoost: 0 }, DIMS],
+    ['no word pairs', { pairWeight: 0 }, DIMS],
+    ['adjacent bigrams only', { pairWindow: 1 }, DIMS],
+    ['no character n-grams', { charWeight: 0 }, DIMS],
+    ['character n-grams 3..4', { charMax: 4 }, DIMS],
+    ['plural stripping', { stem: true }, DIMS],
+    ['words only', { pairWeight: 0, charWeight: 0, answerWeight: 0, leadBoost: 0, capitalBoost: 0 }, DIMS],
+    ...[256, 512, 2048, 4096].map((d): [string, Partial<LocalEmbedderTuning>, number] => [`${d} dimensions`, {}, d]),
+  ];
+  const stats = (xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
+    return `${f3(mean)} ± ${sd.toFixed(3)}`;
+  };
+  const rows: string[][] = [];
+  for (const [name, tuning, dims] of variants) {
+    const results: number[][] = [];
+    for (let s = 0; s < seeds; s++) {
+      const { rankings } = await vectorChannel(dims, { ...tuning, seed: s * 7919 }, 100);
+      results.push([
+        score(rankings).mrr,
+        score(fuse([{ rankings }, { rankings: lexical }], K, DEPTH)).mrr,
+        score(fuse([{ rankings }, { rankings }, { rankings: lexical }], K, DEPTH)).mrr,
+      ]);
+    }
+    rows.push([name, ...[0, 1, 2].map((i) => stats(results.map((r) => r[i] ?? 0)))]);
+  }
+  console.log(`\nembedder variants, MRR@10, mean ± sd over ${seeds} hash seeds (RRF k ${K}, top ${DEPTH}):`);
+  printTable(['variant', 'vector', 'rrf(vector, bm25)', 'rrf(vector, vector, bm25)'], rows);
+  console.log(`default tuning: ${JSON.stringify(DEFAULT_LOCAL_TUNING)}`);
 }
 
 await main();

@@ -213,7 +213,8 @@ function mergePiece(bytes: string, { ranks, maxTokenBytes }: Encoder): number {
       packed[2 * t] = outRanks[t]!;
       packed[2 * t + 1] = outEnds[t]!;
     }
-    mergeCache.set(bytes, packed);
+    // A copy as key: `bytes` may be a slice that keeps the whole document alive in V8.
+    mergeCache.set(Buffer.from(bytes, 'latin1').toString('latin1'), packed);
   }
   return count;
 }
@@ -411,7 +412,7 @@ const SENTENCE_END = /[.!?;:。！？；…]/;
 
 /**
  * How good boundary `j` (the end of token j-1) is as a chunk edge, from 0 (inside a character:
- * usable, but the edge must be widened to the whole character) to 6 (after a blank line).
+ * usable, the edge then moves to that character's start) to 6 (after a blank line).
  */
 function edgeQuality(content: string, bounds: Boundaries, j: number): number {
   if (j === 0) return 6;

@@ -108,7 +108,9 @@ export function toAppError(error: unknown, context: OpenAIErrorContext = {}): Ap
 function fromStatus(error: APIError, modelName: string, modelVariable: string, apiKey?: string): AppError {
   const status = error.status;
   const text = serverText(error, apiKey);
-  const said = text === '' ? '' : ` (${text})`;
+  // "(401: Incorrect API key provided: sk-***)": the status, then the server's words if any.
+  const label = status ?? 'no status';
+  const said = text === '' ? `(${label})` : `(${label}: ${text})`;
   const code = typeof error.code === 'string' ? error.code : undefined;
   const details: Record<string, unknown> = {
     status,
@@ -119,24 +121,22 @@ function fromStatus(error: APIError, modelName: string, modelVariable: string, a
   const modelMissing = code === 'model_not_found' || MODEL_MISSING.test(text);
 
   if (status === 401) {
-    return new AppError('OPENAI_AUTH_ERROR', `the API key was rejected (401)${said}: check OPENAI_API_KEY`, {
+    return new AppError('OPENAI_AUTH_ERROR', `the API key was rejected ${said}: check OPENAI_API_KEY`, {
       details,
     });
   }
   if (status === 403) {
     return new AppError(
       'OPENAI_AUTH_ERROR',
-      `access denied (403)${said}: check that OPENAI_API_KEY may use ${modelName} (project, organisation, region)`,
+      `access denied ${said}: check that OPENAI_API_KEY may use ${modelName} (project, organisation, region)`,
       { details },
     );
   }
   if (status === 404 || (status === 400 && modelMissing)) {
-    const hint = modelMissing
-      ? `check ${modelVariable}`
-      : `check ${modelVariable} and OPENAI_BASE_URL (it usually ends in /v1)`;
-    return new AppError('OPENAI_INVALID_MODEL', `${modelName} was not found (${status})${said}: ${hint}`, {
-      details,
-    });
+    const message = modelMissing
+      ? `${modelName} was not found ${said}: check ${modelVariable}`
+      : `the endpoint or ${modelName} was not found ${said}: check OPENAI_BASE_URL (it usually ends in /v1) and ${modelVariable}`;
+    return new AppError('OPENAI_INVALID_MODEL', message, { details });
   }
   if (status === 429) {
     const wait = retryAfterSeconds(error.headers);
@@ -146,31 +146,27 @@ function fromStatus(error: APIError, modelName: string, modelVariable: string, a
     if (code === 'insufficient_quota') {
       return new AppError(
         'OPENAI_RATE_LIMIT',
-        `the OpenAI quota is exhausted (429)${said}: check the plan and billing of the OPENAI_API_KEY account`,
+        `the OpenAI quota is exhausted ${said}: check the plan and billing of the OPENAI_API_KEY account`,
         { details },
       );
     }
-    const after = wait === undefined ? '' : `, retry after ${wait} s`;
-    return new AppError('OPENAI_RATE_LIMIT', `rate limited by the OpenAI API (429${after})${said}`, {
+    const after = wait === undefined ? '' : `: retry after ${wait} s`;
+    return new AppError('OPENAI_RATE_LIMIT', `rate limited by the OpenAI API ${said}${after}`, {
       details,
       transient: true,
     });
   }
   if (status === 408) {
-    return new AppError('OPENAI_TIMEOUT', `the OpenAI API timed out (408)${said}: try again later`, {
+    return new AppError('OPENAI_TIMEOUT', `the OpenAI API timed out ${said}: try again later`, {
       details,
       transient: true,
     });
   }
   if (status !== undefined && (status >= 500 || status === 409)) {
-    return new AppError('OPENAI_SERVER_ERROR', `the OpenAI API failed (${status})${said}: try again later`, {
+    return new AppError('OPENAI_SERVER_ERROR', `the OpenAI API failed ${said}: try again later`, {
       details,
       transient: true,
     });
   }
-  return new AppError(
-    'OPENAI_BAD_REQUEST',
-    `the OpenAI API rejected the request (${status ?? 'no status'})${said}`,
-    { details },
-  );
+  return new AppError('OPENAI_BAD_REQUEST', `the OpenAI API rejected the request ${said}`, { details });
 }

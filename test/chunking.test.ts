@@ -30,7 +30,7 @@ function pick<T>(next: () => number, items: readonly T[]): T {
   return items[Math.floor(next() * items.length)] as T;
 }
 
-function fill(next: () => number, length: number, part: () => string): string {
+function fill(length: number, part: () => string): string {
   let out = '';
   while (out.length < length) out += part();
   return out;
@@ -60,29 +60,21 @@ const WORDS = [
 
 const GENERATORS: Record<string, Generator> = {
   ascii: (next, length) =>
-    fill(
-      next,
-      length,
-      () => pick(next, WORDS) + pick(next, [' ', ' ', ' ', ', ', '. ', '.\n', '\n\n', '  ']),
-    ),
+    fill(length, () => pick(next, WORDS) + pick(next, [' ', ' ', ' ', ', ', '. ', '.\n', '\n\n', '  '])),
   emoji: (next, length) =>
-    fill(next, length, () =>
+    fill(length, () =>
       pick(next, ['😀', '🎉', '👍🏽', '👨‍👩‍👧‍👦', '🇫🇷', '❤️', '🧑🏿‍🚀', 'ok', ' ', '!', '\n', '🙂🙂🙂', '✅']),
     ),
   cjk: (next, length) =>
-    fill(next, length, () =>
+    fill(length, () =>
       next() < 0.85
         ? String.fromCharCode(0x4e00 + Math.floor(next() * 20000))
         : pick(next, ['，', '。', '「', '」', 'ひらがな', 'カタカナ', '한국어', '\n', '、']),
     ),
   crlf: (next, length) =>
-    fill(
-      next,
-      length,
-      () => pick(next, WORDS) + pick(next, ['\r\n', '\n', '\r', ' ', '\t', ' \r\n\r\n', '   \n']),
-    ),
+    fill(length, () => pick(next, WORDS) + pick(next, ['\r\n', '\n', '\r', ' ', '\t', ' \r\n\r\n', '   \n'])),
   unicode: (next, length) =>
-    fill(next, length, () => {
+    fill(length, () => {
       const range = pick(next, [
         [0x20, 0x7e],
         [0xa0, 0x2ff],
@@ -103,7 +95,7 @@ const GENERATORS: Record<string, Generator> = {
       return String.fromCodePoint(range[0] + Math.floor(next() * (range[1] - range[0] + 1)));
     }),
   longWords: (next, length) =>
-    fill(next, length, () => {
+    fill(length, () => {
       const size = 20 + Math.floor(next() * 300);
       return (
         pick(next, [

@@ -83,7 +83,8 @@ async function assertDecisionFound(client: Client): Promise<string> {
   const decision = events.find((event) => event.category === 'Decision');
   assert.ok(decision, JSON.stringify(found.data));
   assert.ok(decision.evidence.length >= 1);
-  for (const evidence of decision.evidence) assert.equal(NOTE.slice(evidence.start_char, evidence.end_char), evidence.quote);
+  for (const evidence of decision.evidence)
+    assert.equal(NOTE.slice(evidence.start_char, evidence.end_char), evidence.quote);
   return decision.event_id;
 }
 
@@ -114,7 +115,11 @@ describe('zero setup: memory serve with no services at all', () => {
       ts: '2025-03-03T10:00:00Z',
     });
     assert.equal(ingest.isError, false, JSON.stringify(ingest.data));
-    await callTool(client, 'memory_store', { content: 'Prefers dark mode', type: 'preference', confidence: 0.8 });
+    await callTool(client, 'memory_store', {
+      content: 'Prefers dark mode',
+      type: 'preference',
+      confidence: 0.8,
+    });
     await waitForEvents(client, String(ingest.data.artifact_uid));
     const eventId = await assertDecisionFound(client);
     await client.close();
@@ -129,7 +134,10 @@ describe('zero setup: memory serve with no services at all', () => {
     const second = await serveIn(dir, port);
     children.push(second.child);
     const again = await connectClient(`${second.url}/mcp/`);
-    const got = await callTool(again, 'artifact_get', { artifact_id: ingest.data.artifact_id, include_content: true });
+    const got = await callTool(again, 'artifact_get', {
+      artifact_id: ingest.data.artifact_id,
+      include_content: true,
+    });
     assert.equal(got.data.content, NOTE);
     const event = await callTool(again, 'event_get', { event_id: eventId });
     assert.equal(event.isError, false);
@@ -138,7 +146,10 @@ describe('zero setup: memory serve with no services at all', () => {
     const memories = await callTool(again, 'memory_list', {});
     assert.equal(memories.data.total, 1);
     const search = await callTool(again, 'hybrid_search', { query: 'freemium pricing' });
-    assert.equal((search.data.results as Array<{ artifact_id?: string }>)[0]?.artifact_id, ingest.data.artifact_id);
+    assert.equal(
+      (search.data.results as Array<{ artifact_id?: string }>)[0]?.artifact_id,
+      ingest.data.artifact_id,
+    );
     await again.close();
 
     // A second instance on the same folder is refused at once, naming the running process.
@@ -149,7 +160,11 @@ describe('zero setup: memory serve with no services at all', () => {
     // SIGKILL of the parent leaves no Chroma behind either.
     second.child.kill('SIGKILL');
     await second.exited;
-    await eventually(async () => (chromaProcesses(dir).length === 0 ? true : undefined), 10_000, 'Chroma to stop');
+    await eventually(
+      async () => (chromaProcesses(dir).length === 0 ? true : undefined),
+      10_000,
+      'Chroma to stop',
+    );
   });
 
   test('stdio: the same through a spawned `memory serve --stdio`, nothing but protocol on stdout', async () => {
@@ -170,7 +185,11 @@ describe('zero setup: memory serve with no services at all', () => {
     try {
       const { tools } = await client.listTools();
       assert.equal(tools.length, 17);
-      const ingest = await callTool(client, 'artifact_ingest', { artifact_type: 'note', source_system: 'manual', content: NOTE });
+      const ingest = await callTool(client, 'artifact_ingest', {
+        artifact_type: 'note',
+        source_system: 'manual',
+        content: NOTE,
+      });
       assert.equal(ingest.isError, false, JSON.stringify(ingest.data));
       await waitForEvents(client, String(ingest.data.artifact_uid));
       await assertDecisionFound(client);
@@ -178,6 +197,10 @@ describe('zero setup: memory serve with no services at all', () => {
     } finally {
       await client.close();
     }
-    await eventually(async () => (chromaProcesses(dir).length === 0 ? true : undefined), 15_000, 'Chroma to stop');
+    await eventually(
+      async () => (chromaProcesses(dir).length === 0 ? true : undefined),
+      15_000,
+      'Chroma to stop',
+    );
   });
 });

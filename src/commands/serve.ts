@@ -3,6 +3,7 @@
  * whose `stop()` closes the listener, then the pools.
  */
 import { type ServerType, serve as serveNode } from '@hono/node-server';
+import { workerStaleAfterMs } from '../check.js';
 import { createChromaStore } from '../chroma/store.js';
 import type { Config } from '../config.js';
 import { connect, type Sql } from '../db/connect.js';
@@ -14,6 +15,7 @@ import { healthReport } from '../health.js';
 import { createApp } from '../http/app.js';
 import { log } from '../log.js';
 import { createMcpServer } from '../mcp/server.js';
+import { createMetrics } from '../metrics.js';
 import { chromaUrl } from '../runtime.js';
 import type { Services } from '../services.js';
 import { TOOLS } from '../tools/index.js';
@@ -73,7 +75,15 @@ export async function startHttpServer(
   config: Config,
   services: Services,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const app = createApp({ config, services, tools: TOOLS, health: () => healthReport(services) });
+  const metrics = createMetrics(services.sql, { workerStaleSeconds: workerStaleAfterMs(config) / 1000 });
+  const app = createApp({
+    config,
+    services,
+    tools: TOOLS,
+    health: () => healthReport(services),
+    metrics: () => metrics.render(),
+    hooks: metrics.hooks,
+  });
   let server: ServerType | undefined;
   const port = await new Promise<number>((resolvePort, reject) => {
     server = serveNode({ fetch: app.fetch, port: config.mcp.port, hostname: config.mcp.host }, (info) =>

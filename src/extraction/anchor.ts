@@ -26,10 +26,26 @@ import {
  * separators, NEL, U+180E and U+200B): splitting at more places can only give more words, so a
  * quote we accept can never fail that check.
  */
-const SEPARATOR = /[\s\x1c-\x1f\x85\u180e\u200b]/;
+function isSeparatorCode(code: number): boolean {
+  if (code <= 0x20) return (code >= 0x09 && code <= 0x0d) || code >= 0x1c;
+  if (code < 0x85) return false;
+  return (
+    code === 0x85 ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    code === 0x180e ||
+    (code >= 0x2000 && code <= 0x200b) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
+}
 
 function isSeparator(text: string, at: number): boolean {
-  return SEPARATOR.test(text[at] ?? '');
+  return at < text.length && isSeparatorCode(text.charCodeAt(at));
 }
 
 function isHighSurrogate(code: number): boolean {
@@ -170,11 +186,15 @@ function fold(source: string): Folded {
   for (let i = 0; i < source.length; ) {
     const code = source.charCodeAt(i);
     const width = isHighSurrogate(code) && isLowSurrogate(source.charCodeAt(i + 1)) ? 2 : 1;
-    const char = source.slice(i, i + width);
-    if (SEPARATOR.test(char)) {
+    if (isSeparatorCode(code)) {
       if (!lastWasSpace) push(' ', i, i + width);
       lastWasSpace = true;
-    } else if (!IGNORED.has(char)) {
+    } else {
+      const char = source.slice(i, i + width);
+      if (IGNORED.has(char)) {
+        i += width;
+        continue;
+      }
       const folded = TYPOGRAPHIC.get(char) ?? foldCase(char);
       for (let u = 0; u < folded.length; u++) push(folded[u]!, i, i + width);
       lastWasSpace = false;
@@ -195,6 +215,8 @@ const ELLIPSIS = /\s*(?:\.{3,}|\u2026)\s*/;
 const WORD_CHAR = /[\p{L}\p{N}]/u;
 /** An ellipsis-separated quote with more parts than this is only matched by its longest part. */
 const MAX_QUOTE_PARTS = 8;
+/** The fewest words an ellipsis-separated part needs to be anchored on its own. */
+const MIN_PART_WORDS = 3;
 
 /** The folded forms to look for, best first: the whole quote, then without edge punctuation. */
 function foldedVariants(quote: string): string[] {
@@ -257,14 +279,13 @@ function findParts(prepared: PreparedChunk, quote: string): Span | null {
     }
     if (span !== null) return span;
   }
+  // A lone fragment must still say something: "we agreed ... Friday" is not evidence of "Friday".
   const longest = [...parts].sort((a, b) => b.length - a.length)[0]!;
-  return findFolded(prepared, longest);
+  return longest.split(' ').length >= MIN_PART_WORDS ? findFolded(prepared, longest) : null;
 }
 
-/** Locates a trimmed, non-empty quote in one chunk: exact, then folded, then by its parts. */
+/** Locates a trimmed quote that is not literally in the chunk: folded, then by its parts. */
 function locate(prepared: PreparedChunk, quote: string, variants: readonly string[]): Span | null {
-  const exact = prepared.chunk.text.indexOf(quote);
-  if (exact >= 0) return { start: exact, end: exact + quote.length };
   for (const variant of variants) {
     const found = findFolded(prepared, variant);
     if (found !== null) return found;
@@ -272,17 +293,15 @@ function locate(prepared: PreparedChunk, quote: string, variants: readonly strin
   return ELLIPSIS.test(quote) ? findParts(prepared, quote) : null;
 }
 
-/** The chunks to search for evidence naming `index`: that chunk first, then the nearest others. */
-function searchOrder(chunks: readonly PreparedChunk[], index: number): PreparedChunk[] {
-  const named = chunks.find((c) => c.chunk.index === index);
-  if (named === undefined) return [];
-  const others = chunks
+/** The other chunks, nearest index first: where to look when the named chunk lacks the quote. */
+function othersByDistance(chunks: readonly PreparedChunk[], named: PreparedChunk): PreparedChunk[] {
+  const index = named.chunk.index;
+  return chunks
     .filter((c) => c !== named)
     .sort(
       (a, b) =>
         Math.abs(a.chunk.index - index) - Math.abs(b.chunk.index - index) || a.chunk.index - b.chunk.index,
     );
-  return [named, ...others];
 }
 
 /**
@@ -294,12 +313,13 @@ function searchOrder(chunks: readonly PreparedChunk[], index: number): PreparedC
  */
 export function anchorEvents(events: ExtractedEvent[], chunks: readonly SourceChunk[]): AnchorReport {
   const prepared: PreparedChunk[] = [];
-  const seenIndexes = new Set<number>();
+  const byIndex = new Map<number, PreparedChunk>();
   for (const chunk of chunks) {
     // A repeated index would make "the chunk with chunk_index" ambiguous: the first one wins.
-    if (seenIndexes.has(chunk.index)) continue;
-    seenIndexes.add(chunk.index);
-    prepared.push({ chunk, folded: undefined });
+    if (byIndex.has(chunk.index)) continue;
+    const entry: PreparedChunk = { chunk, folded: undefined };
+    byIndex.set(chunk.index, entry);
+    prepared.push(entry);
   }
 
   const anchored: AnchoredEvent[] = [];
@@ -310,7 +330,7 @@ export function anchorEvents(events: ExtractedEvent[], chunks: readonly SourceCh
     const kept: AnchoredEvidence[] = [];
     const keys = new Set<string>();
     for (const item of evidence) {
-      const found = anchorQuote(prepared, item.quote, item.chunk_index);
+      const found = anchorQuote(prepared, byIndex, item.quote, item.chunk_index);
       if (found === null) {
         droppedEvidence++;
         continue;
@@ -329,21 +349,31 @@ export function anchorEvents(events: ExtractedEvent[], chunks: readonly SourceCh
   return { events: anchored, droppedEvidence, droppedEvents };
 }
 
+/**
+ * Anchors one quote: in the named chunk (exact, then folded), then in the others, nearest first.
+ * The folded forms are only computed when an exact search failed.
+ */
 function anchorQuote(
   chunks: readonly PreparedChunk[],
+  byIndex: ReadonlyMap<number, PreparedChunk>,
   rawQuote: string,
   index: number,
 ): AnchoredEvidence | null {
+  const named = byIndex.get(index);
   const quote = rawQuote.trim();
-  if (quote === '') return null;
-  const variants = foldedVariants(quote);
-  if (variants.length === 0) return null;
-  for (const prepared of searchOrder(chunks, index)) {
-    const found = locate(prepared, quote, variants);
-    if (found === null) continue;
+  if (named === undefined || quote === '') return null;
+  let variants: string[] | undefined;
+  const search = (prepared: PreparedChunk): AnchoredEvidence | null => {
     const text = prepared.chunk.text;
+    const exact = text.indexOf(quote);
+    let found: Span | null = exact >= 0 ? { start: exact, end: exact + quote.length } : null;
+    if (found === null) {
+      variants ??= foldedVariants(quote);
+      found = locate(prepared, quote, variants);
+    }
+    if (found === null) return null;
     const trimmed = trimSpan(text, snapToCodePoints(text, found));
-    if (trimmed === null) continue;
+    if (trimmed === null) return null;
     const span = limitWords(text, trimmed);
     return {
       chunkId: prepared.chunk.chunkId,
@@ -352,6 +382,12 @@ function anchorQuote(
       endChar: span.end,
       quote: text.slice(span.start, span.end),
     };
+  };
+  const inNamed = search(named);
+  if (inNamed !== null || chunks.length === 1) return inNamed;
+  for (const other of othersByDistance(chunks, named)) {
+    const found = search(other);
+    if (found !== null) return found;
   }
   return null;
 }

@@ -144,13 +144,20 @@ const CUES: readonly Cue[] = [
     /\b(?:changed|switched|switching|moved (?:from|to)|migrat(?:e|ing) (?:from|to)|replaced|replacing|instead of|postponed|rescheduled|pushed (?:back|out)|moved up|brought forward|renamed|reverted|rolled back|pivoted|no longer|descoped|de-scoped|(?:reduced|increased|cut|raised|lowered|extended) (?:from|by|to|until)|paused|cancell?ed|scope change)\b/i,
     true,
   ),
+  cue(
+    'Change',
+    0.85,
+    /\b(?:moved|shifted|pushed|changed|switched|migrated) (?:\S+ ){0,4}?from \S+(?: \S+)? to\b/i,
+    true,
+  ),
   cue('Change', 0.6, /\b(?:instead|(?:was|were|has been|have been) (?:revised|updated|moved))\b/i, true),
   // Stakeholder
   cue(
     'Stakeholder',
     0.8,
-    /\b(?:stakeholders?|sponsors?|needs? sign-?off|sign-?off from|(?:need|needs|require|requires) (?:your |their |his |her )?approval|approval from|escalat(?:e|ed|ing|ion)|buy-in|(?:customer|client)s? (?:asked|requested|wants?|needs?|complained|reported))\b/i,
+    /\b(?:needs? sign-?off|sign-?off from|(?:need|needs|require|requires) (?:your |their |his |her )?approval|approval from|escalat(?:e|ed|ing|ion)|buy-in|(?:customer|client)s? (?:asked|requested|wants?|needs?|complained|reported))\b/i,
   ),
+  cue('Stakeholder', 0.7, /\b(?:stakeholders?|sponsors?)\b/i),
   cue('Stakeholder', 0.6, /\b(?:executives?|leadership|the board|board meeting|VP|CEO|CTO|CFO|COO)\b/),
   // Collaboration
   cue(
@@ -224,16 +231,27 @@ const NOT_NAMES = new Set(
   ).split(' '),
 );
 
-/** Verbs that follow a person's name far more often than anything else's. */
+/**
+ * Verbs of speech and thought, which follow a person's name far more often than anything else's.
+ * Verbs of work ("shipped", "will") were left out: "Search shipped", "Launch will slip".
+ */
 const PERSON_VERB =
-  /(?<![\p{L}\p{N}_.@])(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?)(?:'s)? (?:decided|said|says|reported|flagged|noted|asked|requested|presented|agreed|is worried|was worried|estimates|estimated|raised|confirmed|committed|suggested|recommended|proposed|approved|wants|mentioned|explained|promised|volunteered|offered|complained|praised|paired|completed|finished|shipped|fixed|deployed|launched|prepared|will|is leading|leads|owns)\b/gu;
+  /(?<![\p{L}\p{N}_.@])(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?)(?:'s)? (?:decided|said|says|reported|flagged|noted|asked|requested|presented|agreed|is worried|was worried|estimates|estimated|raised|confirmed|committed|suggested|recommended|proposed|wants|mentioned|explained|promised|volunteered|offered|complained|praised|paired|thinks|believes|argued)\b/gu;
 
 /** "(Bob leading)", and a line addressing someone: "Bob, please ...". */
 const NAME_IN_ROLE =
   /\((\p{Lu}\p{Ll}+) (?:leading|owning|driving|delivering|handling|responsible)\)|(?:^|\n)[ \t]*(\p{Lu}\p{Ll}+), (?:please|can you|could you|would you|let me know)\b/gu;
 
-const GROUP_ADDRESS =
-  /(?:team|group|all|list|staff|info|support|no-?reply|admin|help|hr|dev|eng|ops|sales|office)/i;
+/** A line or item opening with "Carol to <verb>". */
+const NAME_TO_VERB =
+  /(?:^|\n)[ \t]*(?:(?:[-*•+]|\d{1,3}[.)])[ \t]+)?(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) to \p{Ll}/gu;
+
+/** Parts of an address that name a list or a function, not a person (engineering-team@...). */
+const GROUP_WORDS = new Set(
+  'team group all everyone list staff info support noreply no reply admin help hr dev eng engineering ops sales marketing office contact hello'.split(
+    ' ',
+  ),
+);
 
 function capitalise(word: string): string {
   return word.charAt(0).toUpperCase() + word.slice(1);
@@ -253,8 +271,7 @@ function personName(raw: string): string | null {
   let handle = email?.[1] ?? (text.startsWith('@') ? text.slice(1) : null);
   if (handle === null && /^[\p{Ll}\d]+(?:[._][\p{Ll}\d]+)+$/u.test(text)) handle = text;
   if (handle !== null) {
-    if (GROUP_ADDRESS.test(handle) && !/[._]/.test(handle)) return null;
-    if (/-/.test(handle) && GROUP_ADDRESS.test(handle)) return null;
+    if (handle.split(/[._+-]/).some((part) => GROUP_WORDS.has(part.toLowerCase()))) return null;
     const parts = handle.split(/[._]/).filter((part) => /^\p{L}+$/u.test(part));
     if (parts.length === 0 || parts.length > 3) return null;
     return parts.map(capitalise).join(' ');
@@ -280,6 +297,8 @@ class Roster {
     const words = full.split(' ');
     const first = words[0]!;
     if (words.length > 1) {
+      // A bare "Alice" seen before "Alice Chen" must now resolve through the first-name table.
+      if (this.forms.get(first) === first) this.forms.delete(first);
       const set = this.firstNames.get(first) ?? new Set<string>();
       set.delete(first);
       set.add(full);
@@ -373,6 +392,8 @@ interface DateHit {
 const DEADLINE_BEFORE =
   /\b(?:by|before|until|till|due|no later than|deadline:?)\s+(?:the\s+)?(?:end of\s+)?$/i;
 
+const DATE_HINT = /\d|day\b|tonight|tomorrow|morning|afternoon|evening|week|month|\bEO[DWM]\b|\bCOB\b/i;
+
 function validDay(year: number, month: number, day: number): number | null {
   const ms = Date.UTC(year, month, day);
   const date = new Date(ms);
@@ -405,6 +426,8 @@ function parseYear(text: string | undefined): number | undefined {
  */
 function findDates(text: string, base: number | null): DateHit[] {
   const hits: DateHit[] = [];
+  // Most sentences name no date: one cheap test spares the dozen patterns below.
+  if (!DATE_HINT.test(text)) return hits;
   const add = (index: number, day: number | null, precision: number): void => {
     if (day === null) return;
     const deadline = DEADLINE_BEFORE.test(text.slice(Math.max(0, index - 24), index));
@@ -532,7 +555,7 @@ const PEOPLE_KEYS = new Set(
 );
 const META_LINE = /^\s*([A-Za-z][A-Za-z .-]{0,30}?)\s*:\s*(.*)$/;
 const HEADING = /^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$/;
-const ITEM = /^(\s*)(?:[-*•+‣◦▪]|\d{1,3}[.)]|[a-z][.)])\s+/;
+const ITEM = /^(\s*)(?:[-*•+‣◦▪]|\d{1,3}[.)]|[a-z][.)])\s+(?:\[[ xX]\]\s+)?/;
 const CHAT_HEADER =
   /^\s*(?:\[[^\]\n]{1,30}\]\s*)?(@?[\p{L}][\p{L}\p{N}._-]{0,40}(?: \p{Lu}[\p{L}-]*){0,2})\s*:\s*$/u;
 const TIMESTAMP = /^\s*\[[^\]\n]{1,30}\]/;
@@ -646,10 +669,8 @@ function readDocument(text: string, from: number, to: number, input: ExtractionI
   }
   for (const m of body.matchAll(/(?<![\p{L}\p{N}_])@([\p{Ll}\d]+(?:[._][\p{Ll}\d]+)+)/gu)) roster.add(m[1]!);
   for (const m of body.matchAll(NAME_IN_ROLE)) roster.add((m[1] ?? m[2])!);
-  for (const m of body.matchAll(PERSON_VERB)) {
-    const name = m[1]!;
-    if (!name.split(' ').some((word) => NOT_NAMES.has(word))) roster.add(name);
-  }
+  for (const m of body.matchAll(NAME_TO_VERB)) if (looksLikeName(m[1]!)) roster.add(m[1]!);
+  for (const m of body.matchAll(PERSON_VERB)) if (looksLikeName(m[1]!)) roster.add(m[1]!);
 
   const blocks: Block[] = [];
   let section: Category | null = null;
@@ -705,12 +726,7 @@ function readDocument(text: string, from: number, to: number, input: ExtractionI
         label: readLabel(text, start, line.end, roster, true),
       };
       blocks.push(current);
-    } else if (
-      open !== null &&
-      open.isItem &&
-      !previousBlank &&
-      (/^\s/.test(line.text) || /^\p{Ll}/u.test(trimmed))
-    ) {
+    } else if (open?.isItem && !previousBlank && (/^\s/.test(line.text) || /^\p{Ll}/u.test(trimmed))) {
       open.end = line.end;
     } else {
       const start = line.start + (line.text.length - line.text.trimStart().length);
@@ -752,7 +768,7 @@ function nextNonBlank(lines: readonly Line[], from: number): Line | undefined {
 /** Words before a period that do not end a sentence. */
 const ABBREVIATIONS = new Set(
   (
-    'mr mrs ms dr prof sr jr st vs e.g i.e eg ie approx inc ltd co corp dept est fig no vol cf al ' +
+    'mr mrs ms dr prof sr jr st vs e.g i.e eg ie approx inc ltd co corp dept cf al ' +
     'a.m p.m u.s u.k mt ft ave jan feb mar apr jun jul aug sep sept oct nov dec'
   ).split(' '),
 );
@@ -765,7 +781,9 @@ const SPACE = /\s/;
 
 function isAbbreviation(text: string, dot: number, from: number): boolean {
   let start = dot;
-  while (start > from && /[\p{L}.]/u.test(text[start - 1]!)) start--;
+  while (start > from && dot - start < 12 && /[\p{L}.]/u.test(text[start - 1]!)) start--;
+  // "1st." and "2nd." end sentences: a word glued to a number is no abbreviation.
+  if (start > from && /\p{N}/u.test(text[start - 1]!)) return false;
   const word = text.slice(start, dot).toLowerCase();
   if (ABBREVIATIONS.has(word)) return true;
   // A single capital is an initial ("J. Smith").
@@ -776,6 +794,7 @@ function isAbbreviation(text: string, dot: number, from: number): boolean {
 function splitSentences(text: string, from: number, to: number): Span[] {
   const spans: Span[] = [];
   let start = from;
+  let lineStart = from;
   const push = (end: number): void => {
     const span = trimSpan(text, { start, end });
     if (span !== null) spans.push(...capLength(text, span));
@@ -801,7 +820,10 @@ function splitSentences(text: string, from: number, to: number): Span[] {
       i = j - 1;
     } else if (char === '\n') {
       // A wrapped line continues the sentence; a new capitalised line after a complete one does not.
-      const lineText = text.slice(start, i).replace(/\r$/, '').trimEnd();
+      // Only this line is looked at: slicing from the sentence start would be quadratic in a
+      // text of many wrapped lines and no punctuation.
+      const lineText = text.slice(Math.max(start, lineStart), i).trimEnd();
+      lineStart = i + 1;
       let k = i + 1;
       while (k < to && (text[k] === ' ' || text[k] === '\t')) k++;
       const next = text[k] ?? '';
@@ -826,7 +848,8 @@ function capLength(text: string, span: Span): Span[] {
   let start = span.start;
   while (span.end - start > MAX_SENTENCE_CHARS) {
     let cut = start + MAX_SENTENCE_CHARS;
-    const space = text.lastIndexOf(' ', cut);
+    let space = cut;
+    while (space > start + MAX_SENTENCE_CHARS / 2 && !SPACE.test(text[space]!)) space--;
     if (space > start + MAX_SENTENCE_CHARS / 2) cut = space;
     else if (/[\udc00-\udfff]/.test(text[cut] ?? '')) cut--;
     const piece = trimSpan(text, { start, end: cut });
@@ -848,7 +871,18 @@ interface Verdict {
   cueWeight: number;
   /** Absolute offset of the winning cue, for choosing the evidence window. */
   cueAt: number;
+  /** Absolute offset where the winning cue ends: what follows is often what the event is about. */
+  cueEnd: number;
   backReference: boolean;
+}
+
+/** A sentence opening with a name and "to"/"will": "Alice to discuss ...", "Maria will send ...". */
+const NAMED_SUBJECT =
+  /^(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) (to|will) (?!be\b|not\b|likely\b|probably\b)\p{Ll}+/u;
+
+/** Scores are compared for ties: 0.7 + 0.1 must equal 0.8. */
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
 }
 
 function classify(
@@ -857,6 +891,7 @@ function classify(
   block: Block,
   isFirstSentence: boolean,
   dates: readonly DateHit[],
+  roster: Roster,
 ): Verdict | null {
   // Same length as the sentence, so indexes stay valid: typographic apostrophes for cue matching.
   const sentence = text.slice(span.start, span.end).replace(/[\u2018\u2019]/g, "'");
@@ -864,39 +899,44 @@ function classify(
   const wordCount = (sentence.match(/[\p{L}\p{N}]+/gu) ?? []).length;
   if (wordCount < 3) return null;
 
-  const best = new Map<Category, { weight: number; at: number }>();
-  const consider = (category: Category, weight: number, at: number): void => {
+  const best = new Map<Category, { weight: number; at: number; end: number }>();
+  const consider = (category: Category, weight: number, at: number, length: number): void => {
     const seen = best.get(category);
-    if (seen === undefined || weight > seen.weight) best.set(category, { weight, at: span.start + at });
+    if (seen === undefined || weight > seen.weight) {
+      best.set(category, { weight, at: span.start + at, end: span.start + at + length });
+    }
   };
   for (const { category, weight, pattern, factual } of CUES) {
     const match = pattern.exec(sentence);
     if (match === null) continue;
     if (factual && NOT_HAPPENED.test(sentence.slice(Math.max(0, match.index - 30), match.index))) continue;
-    consider(category, weight, match.index);
+    consider(category, weight, match.index, match[0].length);
   }
   // An action item: "Bob: Complete the API refactor by March 25th".
   const label = isFirstSentence ? block.label : null;
   if (label?.person && label.end <= span.end) {
     const rest = text.slice(label.end, span.end);
-    if (TASK_VERB.test(rest) || dates.length > 0 || /^(?:will|to)\b/i.test(rest))
-      consider('Commitment', 0.85, 0);
+    if (TASK_VERB.test(rest) || dates.length > 0 || /^(?:will|to)\b/i.test(rest)) {
+      consider('Commitment', 0.85, 0, label.end - span.start);
+    }
   }
-  // "Alice to discuss the timeline with stakeholders on March 22nd."
-  if (
-    /^\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)? to \p{Ll}+/u.test(sentence) &&
-    looksLikeName(sentence.split(' to ')[0]!)
-  ) {
-    consider('Commitment', 0.7, 0);
+  // "Alice to discuss the timeline with stakeholders on March 22nd.", "Maria will send ...".
+  const named = NAMED_SUBJECT.exec(sentence);
+  // "Carol to follow up" reads as a to-do whoever Carol is; "X will" only when X is known to be
+  // a person ("Launch will slip" is no commitment).
+  const isPerson =
+    named !== null && (roster.resolve(named[1]!) !== null || (named[2] === 'to' && looksLikeName(named[1]!)));
+  if (named !== null && isPerson) {
+    consider('Commitment', named[2] === 'to' ? 0.8 : 0.7, 0, named[0].length);
   }
   const commitment = best.get('Commitment');
   if (commitment !== undefined && dates.some((d) => d.deadline)) {
-    best.set('Commitment', { weight: commitment.weight + 0.1, at: commitment.at });
+    best.set('Commitment', { ...commitment, weight: round2(commitment.weight + 0.1) });
   }
   // Someone agreeing to do something by a date is committing to it.
   const agreed = /\bagreed to (?!go with)\p{L}+/u.exec(sentence);
   if (agreed !== null && dates.some((d) => d.deadline) && !/^(?:the |our )?team\b|^we\b/i.test(sentence)) {
-    consider('Commitment', 0.85, agreed.index);
+    consider('Commitment', 0.85, agreed.index, agreed[0].length);
   }
 
   const scores = new Map<Category, number>();
@@ -905,7 +945,7 @@ function classify(
   // outweighs an explicit cue of another category ("flagged a concern" under "Status Updates").
   if (block.hint !== null) {
     const own = scores.get(block.hint);
-    scores.set(block.hint, own === undefined ? HINT_ONLY_SCORE : own + HINT_BONUS);
+    scores.set(block.hint, own === undefined ? HINT_ONLY_SCORE : round2(own + HINT_BONUS));
   }
   let winner: Category | null = null;
   let top = 0;
@@ -924,6 +964,7 @@ function classify(
     score: top,
     cueWeight: found?.weight ?? 0,
     cueAt: found?.at ?? span.start,
+    cueEnd: found?.end ?? span.start,
     backReference: BACK_REFERENCE.test(sentence),
   };
 }
@@ -947,21 +988,30 @@ function fits(text: string, start: number, end: number): boolean {
   return wordSpans(text, { start, end }).length <= MAX_QUOTE_WORDS;
 }
 
+function startsWithName(sentence: string, roster: Roster): boolean {
+  const first = /^(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?)\b/u.exec(sentence)?.[1];
+  if (first === undefined) return false;
+  return roster.resolve(first) !== null || roster.resolve(first.split(' ')[0]!) !== null;
+}
+
 /** Classifies the sentences of one block and merges those that tell one event (see the header). */
-function blockDrafts(text: string, block: Block, dateBase: number | null): Draft[] {
+function blockDrafts(text: string, block: Block, dateBase: number | null, roster: Roster): Draft[] {
   const drafts: Draft[] = [];
   const sentences = splitSentences(text, block.start, block.end);
   let current: Draft | null = null;
   sentences.forEach((sentence, index) => {
     const dates = findDates(text.slice(sentence.start, sentence.end), dateBase);
-    const verdict = classify(text, sentence, block, index === 0, dates);
+    const verdict = classify(text, sentence, block, index === 0, dates, roster);
     const body = text.slice(sentence.start, sentence.end);
     const pronoun = PRONOUN_START.test(body);
     const weak = verdict === null || verdict.cueWeight < 0.7 || verdict.backReference;
     if (current !== null) {
       const gap = index - current.lastSentenceIndex;
       const sameCategory = verdict !== null && verdict.category === current.verdict.category;
-      const attaches = (gap === 1 && pronoun && weak) || (sameCategory && gap <= 2);
+      // "Dana will send it. Lee will review it.": a sentence naming someone else with a cue of
+      // its own is that person's event, not more of the previous one.
+      const ownEvent = verdict !== null && verdict.cueWeight > 0 && startsWithName(body, roster);
+      const attaches = (gap === 1 && pronoun && weak) || (sameCategory && gap <= 2 && !ownEvent);
       if (attaches) {
         if (fits(text, current.sentences[0]!.start, sentence.end)) {
           current.sentences.push(sentence);
@@ -975,6 +1025,10 @@ function blockDrafts(text: string, block: Block, dateBase: number | null): Draft
       }
     }
     if (verdict === null) return;
+    // In a paragraph, a heading alone does not start an event: "Follow-up meeting scheduled for
+    // the 22nd." under "Next Steps" is not a to-do. It can extend one (see above). A list item
+    // under "Risks" is a risk by being there.
+    if (verdict.cueWeight === 0 && !block.isItem) return;
     let first = sentence;
     // "This was decided in today's sync.": the decision is the sentence before.
     if (verdict.backReference && index > 0) {
@@ -998,18 +1052,21 @@ const STOP_WORDS = new Set(
     'over by before after until till on in at for from with to and but so because since which that as if ' +
     'when while than is are was were will would should can could may might has have had be been being ' +
     'this these those it its via per about into onto within without across against during who whom whose ' +
-    'instead then'
+    'instead then today tomorrow yesterday tonight next last eod monday tuesday wednesday thursday friday ' +
+    'saturday sunday because'
   ).split(' '),
 );
 const LEADING_SKIP = new Set(
-  'to we i they you he she it will would shall should can could must need go with on for the a an our their its his her my your this that these those be been being about of up just now also all some any new'.split(
+  "to we i they you he she it will would shall should can could must need go with on for the a an our their its his her my your this that these those be been being about of up just now also all some any new i'll we'll they'll you'll i’ll we’ll".split(
     ' ',
   ),
 );
-const VERB_AFTER = new Set(['to', 'will', 'would', 'shall', 'should', 'can', 'could', 'must', 'need', "'ll"]);
+const VERB_AFTER = new Set(
+  "to will would shall should can could must need i'll we'll they'll you'll i’ll we’ll".split(' '),
+);
 const PROJECT_WORDS =
   /\b(?:project|launch|release|roadmap|migration|refactor|redesign|initiative|program|programme|campaign|rollout|integration|app|platform|product|feature|service|api|system|layer|pipeline)\b/i;
-const GENERIC_HEADS = /^(?:team|the team|our team|we|everyone|users|it|this|that|they)$/i;
+const GENERIC_HEADS = /^(?:team|the team|our team|we|i|you|he|she|everyone|users|it|this|that|they)$/i;
 const TOKEN = /[\p{L}\p{N}][\p{L}\p{N}'’\-./%$+]*|[^\s\p{L}\p{N}]/gu;
 
 /** The first noun phrase in `text`, skipping an infinitive verb and determiners; up to 5 words. */
@@ -1022,17 +1079,17 @@ function nounPhrase(text: string): string | null {
     if (skipVerb && i < tokens.length && !LEADING_SKIP.has(tokens[i]!.toLowerCase())) i++;
   }
   // "finished setting up the config": the gerund and its particle are not the object.
-  if (/ing$/i.test(tokens[i] ?? '')) {
+  if (i === 0 && /ing$/i.test(tokens[0] ?? '')) {
     i++;
     if (/^(?:up|out|on|off|in)$/i.test(tokens[i] ?? '')) i++;
     while (i < tokens.length && LEADING_SKIP.has(tokens[i]!.toLowerCase())) i++;
   }
   const words: string[] = [];
   for (; i < tokens.length && words.length < 5; i++) {
-    const token = tokens[i]!;
-    if (!/^[\p{L}\p{N}]/u.test(token) || STOP_WORDS.has(token.toLowerCase())) break;
-    if (MONTH_WORD.test(token)) break;
-    words.push(token.replace(/[.,;:!?]+$/, ''));
+    const token = tokens[i]!.replace(/[.,;:!?]+$/, '');
+    if (!/^[\p{L}\p{N}]/u.test(token) || STOP_WORDS.has(token.toLowerCase()) || MONTH_WORD.test(token)) break;
+    words.push(token);
+    if (token !== tokens[i]) break;
   }
   const phrase = words.join(' ').trim();
   return phrase === '' || GENERIC_HEADS.test(phrase) ? null : phrase;
@@ -1050,6 +1107,7 @@ function headPhrase(sentence: string): string | null {
 }
 
 /** "David reported ...", "Frank thinks that ...": the person and verb before what the sentence is about. */
+const TASK_VERB_AT_START = new RegExp(`^\\s*${TASK_VERB.source.slice(1)}`, 'i');
 const NAME_AND_VERB = /^(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) \p{Ll}+(?: that)? /u;
 
 /**
@@ -1057,34 +1115,47 @@ const NAME_AND_VERB = /^(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) \p{Ll}+(?: that)? /u;
  * item, the phrase before the verb ("Database connection pooling may ..."), or the phrase after
  * the cue ("agreed to go with a freemium model"); else the sentence's first words as `other`.
  */
-function subjectOf(core: string, cueOffset: number, label: Label | null, roster: Roster): Subject {
+function subjectOf(core: string, cueEnd: number, label: Label | null, roster: Roster): Subject {
   const typed = (phrase: string): Subject => {
     const person = roster.resolve(phrase);
     if (person !== null) return { type: 'person', ref: person };
     return { type: PROJECT_WORDS.test(phrase) ? 'project' : 'object', ref: phrase.slice(0, 200) };
   };
   const labelWords = label?.text.split(' ') ?? [];
+  // "Travel budget: ...", "**Launch Date**: ..."; not "Emma flagged a concern: ...".
   const isFieldLabel =
     label !== null &&
     label.person === null &&
-    labelWords.length <= 5 &&
+    (labelWords.length <= 3 || (label.bold && labelWords.length <= 5)) &&
     !(labelWords.length === 1 && (NOT_NAMES.has(label.text) || /ed$/.test(label.text)));
   if (isFieldLabel) return typed(label.text);
   const candidates: (() => string | null)[] = [
-    () => (label?.person ? nounPhrase(core.replace(TASK_VERB, '')) : null),
+    () =>
+      label?.person
+        ? nounPhrase(
+            core
+              .replace(TASK_VERB, '')
+              .replace(/^\s*(?:I|we)(?:'ll|’ll| will)\s+/i, '')
+              .replace(TASK_VERB_AT_START, ''),
+          )
+        : null,
     () => {
       const named = NAME_AND_VERB.exec(core);
       const rest = named !== null && roster.resolve(named[1]!) !== null ? core.slice(named[0].length) : core;
       const phrase = headPhrase(rest);
       return phrase !== null && roster.resolve(phrase) === null ? phrase : null;
     },
-    () => nounPhrase(core.slice(cueOffset).replace(/^[\p{L}'’-]+/u, '')),
+    () => nounPhrase(core.slice(cueEnd).replace(TASK_VERB_AT_START, '')),
   ];
   for (const candidate of candidates) {
     const phrase = candidate();
     if (phrase !== null) return typed(phrase);
   }
-  const words = cleanText(core).split(' ').slice(0, 6).join(' ');
+  const words = cleanText(core)
+    .replace(/^[^\p{L}\p{N}]+/u, '')
+    .split(' ')
+    .slice(0, 6)
+    .join(' ');
   return { type: 'other', ref: words === '' ? 'event' : words };
 }
 
@@ -1117,7 +1188,10 @@ function narrativeOf(text: string, draft: Draft, speaker: string | null, author:
   const span = spanOf(draft);
   const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
   let body = cleanText(text.slice(label?.person ? label.end : span.start, span.end));
-  if (label?.person) {
+  const spoken = label?.person ? thirdPerson(body, label.person) : null;
+  if (spoken !== null) {
+    body = spoken;
+  } else if (label?.person) {
     body = TASK_VERB.test(body)
       ? `${label.person} to ${body.charAt(0).toLowerCase()}${body.slice(1)}`
       : `${label.person}: ${body}`;
@@ -1140,6 +1214,8 @@ const PRIMARY_ROLE: Record<Category, ActorRole> = {
   Stakeholder: 'owner',
 };
 
+const DELEGATION =
+  /\b(?:asked|assigned|tasked|told|reminded) (\p{Lu}[\p{L}.]*(?: \p{Lu}\p{Ll}+)?) to \p{Ll}/u;
 const FIRST_PERSON = /(?:^|[^\p{L}])(?:I|I'll|I’ll|I've|I’ve|I'm|I’m|my|me)(?![\p{L}])/u;
 
 /**
@@ -1171,6 +1247,12 @@ function actorsOf(
   };
   const label = draft.firstSentenceIndex === 0 ? draft.block.label : null;
   if (label?.person) add(label.person, false);
+  // "Alice asked Frank to send ...": Frank owns the commitment.
+  const delegated = DELEGATION.exec(body);
+  if (category === 'Commitment' && delegated !== null) {
+    const owner = roster.resolve(delegated[1]!);
+    if (owner !== null) add(owner, false);
+  }
   const firstPerson = FIRST_PERSON.test(body);
   const self = speaker ?? author;
   if (self !== null && firstPerson) add(self, false);
@@ -1182,8 +1264,50 @@ function actorsOf(
 
 interface Candidate {
   event: Omit<ExtractedEvent, 'evidence'>;
-  /** Absolute evidence span in the text the drafts were read from. */
-  evidence: Span;
+  /** Evidence spans in the text the drafts were read from, in order. */
+  evidence: Span[];
+}
+
+/** At most this many quotes for one commitment stated in several places. */
+const MAX_EVIDENCE = 3;
+
+/**
+ * One commitment stated twice ("Carol agreed to update the designs by March 22nd." and, under
+ * Action Items, "Carol: Deliver updated mockups by March 22nd") is one event with two quotes:
+ * same owner, same due date. Other categories have no such identity and are left alone.
+ */
+function mergeCommitments(candidates: Candidate[]): Candidate[] {
+  const merged: Candidate[] = [];
+  const byKey = new Map<string, Candidate>();
+  for (const candidate of candidates) {
+    const { event } = candidate;
+    const owner = event.actors[0];
+    const key =
+      event.category === 'Commitment' && owner?.role === 'owner' && event.event_time !== null
+        ? `${owner.ref}|${event.event_time}`
+        : null;
+    const into = key === null ? undefined : byKey.get(key);
+    if (into === undefined) {
+      if (key !== null) byKey.set(key, candidate);
+      merged.push(candidate);
+      continue;
+    }
+    if (into.evidence.length >= MAX_EVIDENCE) continue;
+    into.evidence.push(...candidate.evidence);
+    for (const actor of event.actors) {
+      if (!into.event.actors.some((a) => a.ref === actor.ref))
+        into.event.actors.push({ ...actor, role: 'contributor' });
+    }
+    if (event.confidence > into.event.confidence) {
+      into.event = {
+        ...into.event,
+        narrative: event.narrative,
+        subject: event.subject,
+        confidence: event.confidence,
+      };
+    }
+  }
+  return merged;
 }
 
 /** Drafts of `text[from, to)` turned into events with an absolute evidence span each. */
@@ -1191,7 +1315,7 @@ function readEvents(text: string, from: number, to: number, input: ExtractionInp
   const model = readDocument(text, from, to, input);
   const candidates: Candidate[] = [];
   for (const block of model.blocks) {
-    for (const draft of blockDrafts(text, block, model.date)) {
+    for (const draft of blockDrafts(text, block, model.date, model.roster)) {
       const span = spanOf(draft);
       const body = text.slice(span.start, span.end);
       // Who "I" is: the chat or transcript speaker, else the e-mail's author.
@@ -1210,19 +1334,19 @@ function readEvents(text: string, from: number, to: number, input: ExtractionInp
           ? 0.5
           : Math.min(0.85, verdict.cueWeight + (verdict.score > verdict.cueWeight + 0.01 ? 0.05 : 0));
       candidates.push({
-        evidence: limitWords(text, span, cueWord - 8),
+        evidence: [limitWords(text, span, cueWord - 8)],
         event: {
           category: verdict.category,
           narrative: narrativeOf(text, draft, speaker, author),
           event_time: pickDate(findDates(body, model.date)),
-          subject: subjectOf(core, Math.max(0, verdict.cueAt - coreStart), label, model.roster),
+          subject: subjectOf(core, Math.max(0, verdict.cueEnd - coreStart), label, model.roster),
           actors: actorsOf(text, draft, speaker, author, model.roster),
           confidence: Math.round(Math.max(0.5, confidence) * 100) / 100,
         },
       });
     }
   }
-  return candidates;
+  return mergeCommitments(candidates);
 }
 
 /** Whether the chunks are exact slices of the content, as the worker stores them. */
@@ -1236,22 +1360,67 @@ function tilesContent(content: string, chunks: readonly SourceChunk[]): boolean 
   );
 }
 
-/** The first chunk (by index) that holds the span, else the one overlapping it most, and the span clipped to it. */
-function placeSpan(chunks: readonly SourceChunk[], span: Span): { chunk: SourceChunk; span: Span } | null {
-  let best: SourceChunk | null = null;
-  let bestOverlap = 0;
-  for (const chunk of chunks) {
-    if (chunk.startChar <= span.start && span.end <= chunk.endChar) return { chunk, span };
-    const overlap = Math.min(chunk.endChar, span.end) - Math.max(chunk.startChar, span.start);
-    if (overlap > bestOverlap) {
-      best = chunk;
-      bestOverlap = overlap;
+/** Finds, for an absolute span, the chunk its evidence is attributed to. */
+interface ChunkLocator {
+  /** The first chunk (by index) that holds the span, else the one overlapping it most, with the span clipped to it. */
+  place(span: Span): { chunk: SourceChunk; span: Span } | null;
+}
+
+/**
+ * Chunks as the chunker makes them (starts and ends both increasing) are searched by bisection,
+ * so placing every event of a 10 MB revision stays O(events × log chunks); any other layout
+ * falls back to a scan of all chunks.
+ */
+function chunkLocator(chunks: readonly SourceChunk[]): ChunkLocator {
+  const ordered = [...chunks].sort((a, b) => a.startChar - b.startChar || a.index - b.index);
+  const monotonic = ordered.every(
+    (chunk, i) =>
+      i === 0 || (chunk.endChar >= ordered[i - 1]!.endChar && chunk.index > ordered[i - 1]!.index),
+  );
+  const choose = (
+    candidates: readonly SourceChunk[],
+    span: Span,
+  ): { chunk: SourceChunk; span: Span } | null => {
+    let holder: SourceChunk | null = null;
+    let best: SourceChunk | null = null;
+    let bestOverlap = 0;
+    for (const chunk of candidates) {
+      if (chunk.startChar <= span.start && span.end <= chunk.endChar) {
+        if (holder === null || chunk.index < holder.index) holder = chunk;
+        continue;
+      }
+      const overlap = Math.min(chunk.endChar, span.end) - Math.max(chunk.startChar, span.start);
+      if (overlap > bestOverlap) {
+        best = chunk;
+        bestOverlap = overlap;
+      }
     }
-  }
-  if (best === null) return null;
+    if (holder !== null) return { chunk: holder, span };
+    if (best === null) return null;
+    return {
+      chunk: best,
+      span: { start: Math.max(best.startChar, span.start), end: Math.min(best.endChar, span.end) },
+    };
+  };
   return {
-    chunk: best,
-    span: { start: Math.max(best.startChar, span.start), end: Math.min(best.endChar, span.end) },
+    place(span) {
+      if (!monotonic) return choose(ordered, span);
+      // The last chunk starting at or before the span; the ones holding or overlapping it are
+      // around it (with the chunker's overlap, at most one or two before and one after).
+      let low = 0;
+      let high = ordered.length;
+      while (low < high) {
+        const mid = (low + high) >> 1;
+        if (ordered[mid]!.startChar <= span.start) low = mid + 1;
+        else high = mid;
+      }
+      const at = Math.max(0, low - 1);
+      let first = at;
+      while (first > 0 && ordered[first - 1]!.endChar > span.start) first--;
+      let last = at;
+      while (last + 1 < ordered.length && ordered[last + 1]!.startChar < span.end) last++;
+      return choose(ordered.slice(first, last + 1), span);
+    },
   };
 }
 
@@ -1260,38 +1429,47 @@ function extractByRules(input: ExtractionInput): ExtractedEvent[] {
   if (chunks.length === 0) return [];
   const events: ExtractedEvent[] = [];
   const seen = new Set<string>();
-  const emit = (candidate: Candidate, chunk: SourceChunk, local: Span, absoluteStart: number): void => {
-    const trimmed = trimSpan(chunk.text, local);
-    if (trimmed === null) return;
-    const span = limitWords(chunk.text, trimmed);
-    const key = `${candidate.event.category}:${absoluteStart + span.start}:${absoluteStart + span.end}`;
-    if (seen.has(key)) return;
+  /** `place` maps a span of the text that was read to a chunk and a span relative to that chunk. */
+  const emit = (
+    candidate: Candidate,
+    place: (span: Span) => { chunk: SourceChunk; local: Span } | null,
+  ): void => {
+    const evidence: ExtractedEvent['evidence'] = [];
+    let key: string | null = null;
+    for (const span of candidate.evidence) {
+      const placed = place(span);
+      if (placed === null) continue;
+      const { chunk, local } = placed;
+      const trimmed = trimSpan(chunk.text, local);
+      if (trimmed === null) continue;
+      const exact = limitWords(chunk.text, trimmed);
+      key ??= `${candidate.event.category}:${chunk.startChar + exact.start}:${chunk.startChar + exact.end}`;
+      evidence.push({ quote: chunk.text.slice(exact.start, exact.end), chunk_index: chunk.index });
+    }
+    if (key === null || seen.has(key)) return;
     seen.add(key);
-    events.push({
-      ...candidate.event,
-      evidence: [{ quote: chunk.text.slice(span.start, span.end), chunk_index: chunk.index }],
-    });
+    events.push({ ...candidate.event, evidence });
   };
 
   if (input.content !== '' && tilesContent(input.content, chunks)) {
-    const byStart = [...chunks].sort((a, b) => a.startChar - b.startChar || a.index - b.index);
+    const locator = chunkLocator(chunks);
     for (const candidate of readEvents(input.content, 0, input.content.length, input)) {
-      const placed = placeSpan(byStart.length > 1 ? chunks : byStart, candidate.evidence);
-      if (placed === null) continue;
-      const { chunk, span } = placed;
-      emit(
-        candidate,
-        chunk,
-        { start: span.start - chunk.startChar, end: span.end - chunk.startChar },
-        chunk.startChar,
-      );
+      emit(candidate, (span) => {
+        const placed = locator.place(span);
+        if (placed === null) return null;
+        const { chunk } = placed;
+        return {
+          chunk,
+          local: { start: placed.span.start - chunk.startChar, end: placed.span.end - chunk.startChar },
+        };
+      });
     }
     return events;
   }
   // The chunks are all we have: read each on its own, keep an event once per absolute span.
   for (const chunk of chunks) {
     for (const candidate of readEvents(chunk.text, 0, chunk.text.length, input)) {
-      emit(candidate, chunk, candidate.evidence, chunk.startChar);
+      emit(candidate, (span) => ({ chunk, local: span }));
     }
   }
   return events;

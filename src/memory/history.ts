@@ -3,6 +3,7 @@
  * `{conversation_id}_turn_{turn_index}`. Appending a turn index again replaces it, so a client
  * retrying after a lost answer does not duplicate the turn.
  */
+import { embeddableText } from '../embedding/limits.js';
 import type { Services } from '../services.js';
 
 export const ROLES = ['user', 'assistant', 'system'] as const;
@@ -17,16 +18,13 @@ export interface Turn {
   ts: string;
 }
 
-/** Embedding models take about 8k tokens; a turn's vector is computed from its opening. */
-const EMBED_CHARS = 24_000;
-
 export async function appendTurn(
   services: Services,
   input: { conversation_id: string; role: Role; content: string; turn_index: number },
 ): Promise<Turn & { replaced: boolean }> {
   const id = `${input.conversation_id}_turn_${input.turn_index}`;
   const [existing] = await services.chroma.get('history', { ids: [id], includeDocuments: false });
-  const [embedding] = await services.embedder.embed([input.content.slice(0, EMBED_CHARS)], 'document');
+  const [embedding] = await services.embedder.embed([embeddableText(input.content)], 'document');
   const ts = new Date().toISOString();
   const space = services.embedder.space;
   await services.chroma.upsert('history', [

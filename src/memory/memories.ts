@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StoredRecord } from '../chroma/store.js';
 import { countTokens } from '../chunking.js';
+import { embeddableText } from '../embedding/limits.js';
 import { NotFoundError } from '../errors.js';
 import type { Services } from '../services.js';
 
@@ -36,7 +37,7 @@ export async function storeMemory(
   services: Services,
   input: { content: string; type: MemoryType; confidence: number; conversation_id?: string | undefined },
 ): Promise<Memory> {
-  const [embedding] = await services.embedder.embed([input.content], 'document');
+  const [embedding] = await services.embedder.embed([embeddableText(input.content)], 'document');
   const id = `mem_${randomBytes(6).toString('hex')}`;
   const ts = new Date().toISOString();
   const space = services.embedder.space;

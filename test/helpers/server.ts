@@ -73,7 +73,10 @@ export async function startTestServer(
     clients.push(client);
     return client;
   };
-  const client = await connect();
+  const client = await connect(
+    '/mcp/',
+    config.mcp.authToken !== undefined ? { authorization: `Bearer ${config.mcp.authToken}` } : {},
+  );
   return {
     url: server.url,
     db,
