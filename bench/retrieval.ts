@@ -151,7 +151,11 @@ function rrf(lists: readonly { ranking: Ranking; weight: number }[], k: number):
 }
 
 /** Fuses, query by query, several channels (each a ranking per query). */
-function fuse(channels: readonly { rankings: Ranking[]; weight?: number }[], k: number, depth: number): Ranking[] {
+function fuse(
+  channels: readonly { rankings: Ranking[]; weight?: number }[],
+  k: number,
+  depth: number,
+): Ranking[] {
   return sample.queries.map((_, q) =>
     rrf(
       channels.map((c) => ({ ranking: (c.rankings[q] ?? []).slice(0, depth), weight: c.weight ?? 1 })),
@@ -173,7 +177,11 @@ function score(rankings: readonly Ranking[]): { mrr: number; recall: number } {
   return { mrr: mrr / sample.queries.length, recall: recall / sample.queries.length };
 }
 
-function cosineRankings(queries: readonly number[][], documents: readonly number[][], depth: number): Ranking[] {
+function cosineRankings(
+  queries: readonly number[][],
+  documents: readonly number[][],
+  depth: number,
+): Ranking[] {
   return queries.map((query) => {
     const scored = documents.map((doc, index) => {
       let dot = 0;
@@ -261,9 +269,16 @@ async function main(): Promise<void> {
       [`rrf(vector, bm25)`, fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, DEPTH)],
       [
         `rrf(vector, vector, bm25)`,
-        fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], K, DEPTH),
+        fuse(
+          [{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }],
+          K,
+          DEPTH,
+        ),
       ],
-      [`rrf(vector, bm25), top 100 of each`, fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, 100)],
+      [
+        `rrf(vector, bm25), top 100 of each`,
+        fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, 100),
+      ],
       [
         `rrf(vector, vector, bm25), top 100 of each`,
         fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], K, 100),
@@ -283,14 +298,20 @@ async function main(): Promise<void> {
       [
         [
           'rrf(vector, bm25)',
-          ...ks.map((k) => f3(score(fuse([{ rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH)).mrr)),
+          ...ks.map((k) =>
+            f3(score(fuse([{ rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH)).mrr),
+          ),
         ],
         [
           'rrf(vector, vector, bm25)',
           ...ks.map((k) =>
             f3(
               score(
-                fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH),
+                fuse(
+                  [{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }],
+                  k,
+                  DEPTH,
+                ),
               ).mrr,
             ),
           ),
@@ -360,7 +381,11 @@ async function measureVariants(lexical: Ranking[]): Promise<void> {
     ['character n-grams 3..4', { charMax: 4 }, DIMS],
     ['plural stripping', { stem: true }, DIMS],
     ['words only', { pairWeight: 0, charWeight: 0, answerWeight: 0, leadBoost: 0, capitalBoost: 0 }, DIMS],
-    ...[256, 512, 2048, 4096].map((d): [string, Partial<LocalEmbedderTuning>, number] => [`${d} dimensions`, {}, d]),
+    ...[256, 512, 2048, 4096].map((d): [string, Partial<LocalEmbedderTuning>, number] => [
+      `${d} dimensions`,
+      {},
+      d,
+    ]),
   ];
   const stats = (xs: number[]) => {
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;

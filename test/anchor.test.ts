@@ -105,6 +105,17 @@ describe('anchorEvents', () => {
     );
   });
 
+  test('a quote must be whole words of the source', () => {
+    const text = 'Yesterday we concatenated the logs. Yes, we did.';
+    const report = anchor(
+      [event([{ quote: 'Yes', chunk_index: 0 }]), event([{ quote: 'cat', chunk_index: 0 }])],
+      [chunk(0, text)],
+    );
+    assert.equal(report.events.length, 1);
+    assert.equal(report.events[0]!.evidence[0]!.startChar, text.indexOf('Yes,'));
+    assert.equal(report.droppedEvents, 1);
+  });
+
   test('a quote with an ellipsis spans its parts', () => {
     const text = 'Caching layer is done! :tada: Performance tests show 3.2x improvement in response times.';
     const report = anchor(
@@ -233,12 +244,17 @@ describe('anchorEvents', () => {
     const ellipses = Array.from({ length: 200 }, () => 'a a a x').join(' ... ');
     const started = performance.now();
     const report = anchor(
-      [event([{ quote, chunk_index: 0 }]), event([{ quote: `${ellipses} ... c`, chunk_index: 0 }])],
-      [chunk(0, text), chunk(1, text, 10)],
+      [
+        event([{ quote, chunk_index: 0 }]),
+        event([{ quote: `${ellipses} ... c`, chunk_index: 0 }]),
+        // Occurs thousands of times, never on word boundaries.
+        event([{ quote: 'x'.repeat(1000), chunk_index: 2 }]),
+      ],
+      [chunk(0, text), chunk(1, text, 10), chunk(2, 'x'.repeat(3600), 20)],
     );
     const ms = performance.now() - started;
     assert.equal(report.events.length, 0);
-    assert.equal(report.droppedEvents, 2);
+    assert.equal(report.droppedEvents, 3);
     assert.ok(ms < 500, `took ${ms.toFixed(1)} ms`);
   });
 });

@@ -2,6 +2,7 @@
  * `memory serve`: the MCP server over HTTP (or stdio), with its dependencies. Returns a handle
  * whose `stop()` closes the listener, then the pools.
  */
+import { fileURLToPath } from 'node:url';
 import { type ServerType, serve as serveNode } from '@hono/node-server';
 import { workerStaleAfterMs } from '../check.js';
 import { createChromaStore } from '../chroma/store.js';
@@ -170,6 +171,9 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   }
 }
 
+/** This installation's `bin/memory`, for the Claude Desktop snippet. */
+const BIN_PATH = fileURLToPath(new URL('../../../bin/memory', import.meta.url));
+
 function printConnectHelp(url: string): void {
   if (!process.stderr.isTTY) return;
   process.stderr.write(
@@ -180,7 +184,7 @@ function printConnectHelp(url: string): void {
       `  Claude Code:    claude mcp add --transport http memory ${url}/mcp/`,
       `  Cursor:         add to ~/.cursor/mcp.json  {"mcpServers": {"memory": {"url": "${url}/mcp/"}}}`,
       '  Claude Desktop: add to claude_desktop_config.json',
-      '                  {"mcpServers": {"memory": {"command": "npx", "args": ["-y", "memory", "serve", "--stdio"]}}}',
+      `                  {"mcpServers": {"memory": {"command": "node", "args": [${JSON.stringify(BIN_PATH)}, "serve", "--stdio"]}}}`,
       '',
     ].join('\n'),
   );

@@ -62,6 +62,7 @@ import { createHash } from 'node:crypto';
 import type { Embedder, EmbeddingPurpose } from './embedder.js';
 
 export const LOCAL_EMBEDDING_DIMENSIONS = 1024;
+const YIELD_EVERY_MS = 10;
 /** Names the feature set and constants below; any change to them must change this name. */
 export const LOCAL_EMBEDDING_MODEL = 'hashed-ngrams-v1';
 
@@ -119,7 +120,7 @@ const STOP_WORDS = new Set(
 const UNSPACED =
   /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}\p{Extended_Pictographic}]/gu;
 const WORD = /[\p{L}\p{N}\p{M}]+(?:['’][\p{L}\p{N}\p{M}]+)*|\p{Extended_Pictographic}/gu;
-const NON_ASCII = /[^\u0000-\u007f]/;
+const NOT_PLAIN_ASCII = /[^\t\n\r -~]/;
 const UPPER = /^\p{Lu}/u;
 const DIGIT = /^[0-9]/;
 
@@ -127,9 +128,9 @@ const DIGIT = /^[0-9]/;
 const AnswerType = { Date: 1, Count: 2, Measure: 3 } as const;
 const YEAR = /^(1[0-9]|20)[0-9][0-9]s?$/;
 const DATE_WORD =
-  /^(january|february|march|april|may|june|july|august|september|october|november|december|century|centuries)$/;
+  /^(january|february|march|april|june|july|august|september|october|november|december|century|centuries)$/;
 const UNIT =
-  /^(km|kilometres|kilometers|mi|miles|mile|feet|ft|foot|m|metres|meters|cm|inches|in|kg|kilograms|lb|lbs|pounds|tonnes|tons|acres|hectares|ha|sq|square|km2|mi2)$/;
+  /^(km|kilometres|kilometers|mi|miles|mile|feet|ft|foot|m|metres|meters|cm|inches|kg|kilograms|lb|lbs|pounds|tonnes|tons|acres|hectares|ha|sq|square|km2|mi2)$/;
 const MAGNITUDE = /^(hundred|hundreds|thousand|thousands|million|millions|billion|billions|percent)$/;
 const ASKS_DATE = /^(when|since when|(in )?(what|which) (year|date|century))\b/;
 const ASKS_COUNT = /^how (many|much)\b|\b(population|number of)\b/;
@@ -145,7 +146,7 @@ interface Token {
 
 function tokenise(text: string): Token[] {
   let folded = text;
-  if (NON_ASCII.test(folded)) {
+  if (NOT_PLAIN_ASCII.test(folded)) {
     // Accents folded (café = cafe); only the combining diacritics block, so Hangul syllables,
     // Devanagari vowel signs and the like survive the round trip.
     folded = folded
@@ -346,7 +347,18 @@ export function createLocalEmbedder(
   return {
     space: { provider: 'local', model, dimensions },
     async embed(texts, purpose) {
-      return texts.map((text) => embedLocal(text, purpose, dimensions, t));
+      // Synchronous work (about 0.3 ms per KB), so a large batch yields to the event loop
+      // every few milliseconds: a 10 MB artifact must not stall the server's other requests.
+      const vectors: number[][] = [];
+      let since = performance.now();
+      for (const text of texts) {
+        vectors.push(embedLocal(text, purpose, dimensions, t));
+        if (performance.now() - since > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          since = performance.now();
+        }
+      }
+      return vectors;
     },
   };
 }

@@ -237,6 +237,49 @@ function foldedOf(prepared: PreparedChunk): Folded {
   return prepared.folded;
 }
 
+/** Letters and digits of scripts that separate words with spaces (not Han, kana, Thai...). */
+const WORD = /[\p{L}\p{N}]/u;
+const UNSPACED =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Thai}\p{Script=Lao}\p{Script=Khmer}\p{Script=Myanmar}]/u;
+/** A quote occurring this many times inside words ("a" in "aaaa...") is given up on. */
+const MAX_OCCURRENCES = 256;
+
+function isSpacedWordChar(char: string | undefined): boolean {
+  return char !== undefined && WORD.test(char) && !UNSPACED.test(char);
+}
+
+/** Whether the span starts and ends between words: "cat" is no quote of "concatenate". */
+function onWordBoundaries(text: string, span: Span): boolean {
+  const startsInside = isSpacedWordChar(text[span.start - 1]) && isSpacedWordChar(text[span.start]);
+  const endsInside = isSpacedWordChar(text[span.end - 1]) && isSpacedWordChar(text[span.end]);
+  return !startsInside && !endsInside;
+}
+
+/** The first occurrence of `needle` in `haystack` from `from` whose span (via `toSpan`) is whole words of `text`. */
+function findWhole(
+  text: string,
+  haystack: string,
+  needle: string,
+  from: number,
+  toSpan: (index: number) => Span,
+): Span | null {
+  let at = from;
+  for (let tries = 0; tries < MAX_OCCURRENCES; tries++) {
+    const index = haystack.indexOf(needle, at);
+    if (index < 0) return null;
+    const span = toSpan(index);
+    if (onWordBoundaries(text, span)) return span;
+    at = index + 1;
+  }
+  return null;
+}
+
+/** Where `quote` occurs literally in the chunk, on word boundaries. */
+function findExact(prepared: PreparedChunk, quote: string): Span | null {
+  const text = prepared.chunk.text;
+  return findWhole(text, text, quote, 0, (index) => ({ start: index, end: index + quote.length }));
+}
+
 /** Where `needle` (already folded) first occurs in the folded chunk, in original offsets. */
 function findFolded(prepared: PreparedChunk, needle: string, from = 0): Span | null {
   const folded = foldedOf(prepared);
@@ -252,9 +295,10 @@ function findFolded(prepared: PreparedChunk, needle: string, from = 0): Span | n
     }
     at = low;
   }
-  const index = folded.text.indexOf(needle, at);
-  if (index < 0) return null;
-  return { start: folded.starts[index]!, end: folded.ends[index + needle.length - 1]! };
+  return findWhole(prepared.chunk.text, folded.text, needle, at, (index) => ({
+    start: folded.starts[index]!,
+    end: folded.ends[index + needle.length - 1]!,
+  }));
 }
 
 /**
@@ -365,8 +409,7 @@ function anchorQuote(
   let variants: string[] | undefined;
   const search = (prepared: PreparedChunk): AnchoredEvidence | null => {
     const text = prepared.chunk.text;
-    const exact = text.indexOf(quote);
-    let found: Span | null = exact >= 0 ? { start: exact, end: exact + quote.length } : null;
+    let found = findExact(prepared, quote);
     if (found === null) {
       variants ??= foldedVariants(quote);
       found = locate(prepared, quote, variants);

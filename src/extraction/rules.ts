@@ -163,7 +163,7 @@ const CUES: readonly Cue[] = [
   cue(
     'Collaboration',
     0.75,
-    /\b(?:worked with|working with|work with|paired|pairing|pair with|together with|collaborat\w*|synced with|sync with|sync up|teamed up|partnered|jointly|helped|helping|with help from|checking with|check with|met with|coordinat\w* with|handed off to|hand off to)\b/i,
+    /\b(?:worked with|working with|work with|paired|pairing|pair (?:with|on|up)|together with|collaborat\w*|synced with|sync with|sync up|teamed up|partnered|jointly|helped|helping|with help from|checking with|check with|met with|coordinat\w* with|handed off to|hand off to)\b/i,
   ),
   cue('Collaboration', 0.6, /\bsync\b/i),
 ];

@@ -1,0 +1,685 @@
+/**
+ * Queue benchmark: throughput of the extraction queue and the latency from enqueue to claim.
+ *
+ *   npm run build && node dist/bench/queue.js [--quick]
+ *
+ * Throughput: N revisions (one short unchunked note each, as `artifact_ingest` stores it) are
+ * seeded with SQL; W worker processes (bench/queue-worker.ts: the real `startWorker` loop with a
+ * no-op extractor, LISTEN on) are started and wait idle; then the N jobs are inserted in one
+ * transaction with one NOTIFY, and we wait until none is PENDING or PROCESSING. The time is taken
+ * on Postgres's clock, from just before that commit to the last completion (`updated_at` of the
+ * last DONE job), so neither process start-up nor the 50 ms completion poll is in the figure.
+ * W = 1, 2, 4, each on a fresh migrated database; then again with `synchronous_commit = off` set
+ * on the benchmark database for the workers' sessions (what the WAL flush of every commit costs).
+ *
+ * Pickup latency: with the same W workers idle, jobs are enqueued one at a time exactly as
+ * `artifact_ingest` does (`writeRevision`: one transaction, revision + text + job + pg_notify),
+ * 20 ms apart; latency = `locked_at - created_at` of each job, both stamped by Postgres.
+ * `created_at` is the start of the enqueueing transaction, so the figure includes the rest of
+ * that transaction and its commit (a WAL flush). Then the same with W fresh workers that do not
+ * LISTEN (polling every POLL_INTERVAL_MS = 1000 ms; jobs 50 ms apart so that the samples span a
+ * few poll cycles), which is what NOTIFY buys.
+ *
+ * Step profile: one in-process loop on one connection that runs the worker's queries for each
+ * job in turn (claim, load, completion) and times each step, plus two variants that show where
+ * the time goes: the same with `synchronous_commit = off` (the share of WAL flushes) and a
+ * prototype that claims and loads in one statement and completes in one (the share of round
+ * trips). The prototype lives here only; src/ is unchanged.
+ *
+ * Everything is bounded: every wait has a deadline, worker processes are stopped (SIGTERM, then
+ * SIGKILL) and databases dropped in `finally`, and a worker exits by itself when its parent goes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Sql } from '../src/db/connect.js';
+import { connect } from '../src/db/connect.js';
+import { replaceRevisionEvents } from '../src/store/events.js';
+import { claimJob, holdClaim, markDone } from '../src/store/jobs.js';
+import {
+  findRevision,
+  JOB_CHANNEL,
+  type JobRow,
+  type NewRevision,
+  revisionChunks,
+  revisionContent,
+  writeRevision,
+} from '../src/store/revisions.js';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
+import {
+  type BenchOptions,
+  type BenchResult,
+  isMainModule,
+  mean,
+  percentile,
+  runAsScript,
+  sleep,
+} from './result.js';
+
+const WORKER_SCRIPT = fileURLToPath(new URL('./queue-worker.js', import.meta.url));
+const POLL_INTERVAL_MS = 1000;
+const CORES = availableParallelism();
+const LEASE_SECONDS = 600;
+const WORKER_COUNTS = [1, 2, 4] as const;
+/** Enqueue spacing with NOTIFY; polling uses a wider one so the samples cover several poll cycles. */
+const NOTIFY_SPACING_MS = 20;
+const POLL_SPACING_MS = 50;
+const THROUGHPUT_TARGET = 1500;
+const PICKUP_P95_TARGET_MS = 25;
+
+interface Sizes {
+  jobs: number;
+  pickupNotify: number;
+  pickupPoll: number;
+  profileJobs: number;
+}
+
+const FULL: Sizes = { jobs: 10_000, pickupNotify: 300, pickupPoll: 60, profileJobs: 2000 };
+const QUICK: Sizes = { jobs: 1000, pickupNotify: 50, pickupPoll: 20, profileJobs: 300 };
+
+// --- worker processes ----------------------------------------------------------------------
+
+interface WorkerPool {
+  ids: string[];
+  /** Process ids of the worker processes. */
+  pids: number[];
+  /** Throws when a worker exited on its own (with the end of its stderr). */
+  assertAlive(): void;
+  stop(): Promise<void>;
+}
+
+function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolveExit) => {
+    const timer = setTimeout(() => resolveExit(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolveExit(true);
+    });
+  });
+}
+
+/**
+ * Starts `count` worker processes and resolves once each has written its heartbeat, which it
+ * does after its LISTEN is in place: from then on a NOTIFY reaches every one of them.
+ */
+async function startWorkers(
+  db: TestDatabase,
+  count: number,
+  options: { listen: boolean; tag: string },
+): Promise<WorkerPool> {
+  const children: Array<{ id: string; child: ChildProcess; stderr: string[]; stopping: boolean }> = [];
+  const pool: WorkerPool = {
+    ids: [],
+    pids: [],
+    assertAlive() {
+      for (const c of children) {
+        if (!c.stopping && (c.child.exitCode !== null || c.child.signalCode !== null)) {
+          throw new Error(
+            `bench worker ${c.id} exited (${c.child.exitCode ?? c.child.signalCode}): ${c.stderr.join('').slice(-2000)}`,
+          );
+        }
+      }
+    },
+    async stop() {
+      await Promise.all(
+        children.map(async (c) => {
+          c.stopping = true;
+          c.child.stdin?.end();
+          c.child.kill('SIGTERM');
+          if (!(await waitForExit(c.child, 5000))) {
+            c.child.kill('SIGKILL');
+            await waitForExit(c.child, 2000);
+          }
+        }),
+      );
+    },
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const id = `bench-${options.tag}-${i + 1}`;
+      const child = spawn(process.execPath, [WORKER_SCRIPT], {
+        env: {
+          ...process.env,
+          EVENTS_DB_DSN: db.url,
+          WORKER_ID: id,
+          POLL_INTERVAL_MS: String(POLL_INTERVAL_MS),
+          JOB_LEASE_SECONDS: String(LEASE_SECONDS),
+          LOG_LEVEL: 'WARN',
+          BENCH_LISTEN: options.listen ? '1' : '0',
+        },
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      const entry = { id, child, stderr: [] as string[], stopping: false };
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => {
+        entry.stderr.push(chunk);
+        if (entry.stderr.length > 50) entry.stderr.shift();
+      });
+      children.push(entry);
+      pool.ids.push(id);
+      if (child.pid !== undefined) pool.pids.push(child.pid);
+    }
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      pool.assertAlive();
+      const [row] = await db.sql<Array<{ ready: number }>>`
+        select count(*)::int as ready from worker_heartbeat where worker_id = any(${pool.ids})`;
+      if ((row?.ready ?? 0) >= count) return pool;
+      if (Date.now() > deadline)
+        throw new Error(`only ${row?.ready ?? 0} of ${count} bench workers started in 30 s`);
+      await sleep(50);
+    }
+  } catch (error) {
+    await pool.stop();
+    throw error;
+  }
+}
+
+// --- seeding -------------------------------------------------------------------------------
+
+/**
+ * N short unchunked revisions with their text, the rows `artifact_ingest` writes for a note
+ * (ids in the formats the schema checks; `source_system` tells the seeded ones apart).
+ */
+async function seedRevisions(sql: Sql, count: number, sourceSystem: string): Promise<void> {
+  await sql`
+    insert into artifact_revision (artifact_uid, revision_id, artifact_id, artifact_type, source_system,
+                                   source_id, content_hash, token_count, is_chunked, chunk_count)
+    select 'uid_' || lpad(to_hex(i), 16, '0'), 'rev_' || lpad(to_hex(i), 16, '0'),
+           'art_' || lpad(to_hex(i), 16, '0'), 'note', ${sourceSystem}, 'note-' || i, md5(i::text), 24, false, 0
+    from generate_series(1, ${count}) as i`;
+  await sql`
+    insert into artifact_content (artifact_uid, revision_id, content)
+    select artifact_uid, revision_id,
+           'Note ' || source_id || ': Alice will send the pricing review to Bob by Friday; the team decided to ship the beta.'
+    from artifact_revision where source_system = ${sourceSystem}`;
+}
+
+function randomHex16(): string {
+  // A leading 'f' keeps these apart from the seeded ids (small integers, zero-padded).
+  return `f${randomBytes(8).toString('hex').slice(1)}`;
+}
+
+function pickupRevision(): { revision: NewRevision; content: string } {
+  const hex = randomHex16();
+  const content = `Pickup ${hex}: Carol agreed to review the onboarding flow next week.`;
+  return {
+    revision: {
+      artifact_uid: `uid_${hex}`,
+      revision_id: `rev_${hex}`,
+      artifact_id: `art_${hex}`,
+      artifact_type: 'note',
+      source_system: 'bench-pickup',
+      source_id: hex,
+      source_url: null,
+      source_ts: new Date(),
+      title: null,
+      author: null,
+      participants: [],
+      content_hash: hex,
+      token_count: 16,
+      is_chunked: false,
+      chunk_count: 0,
+      sensitivity: 'normal',
+      visibility_scope: 'me',
+      retention_policy: 'forever',
+    },
+    content,
+  };
+}
+
+// --- measurements --------------------------------------------------------------------------
+
+/** Waits until no job is PENDING or PROCESSING; false when the deadline passed first. */
+async function waitForDrain(sql: Sql, pool: WorkerPool, deadlineMs: number): Promise<boolean> {
+  for (;;) {
+    pool.assertAlive();
+    // event_jobs_pending_idx / event_jobs_processing_idx: stops at the first unfinished job.
+    const [row] = await sql<Array<{ busy: boolean }>>`
+      select exists (select 1 from event_jobs where status = 'PENDING')
+          or exists (select 1 from event_jobs where status = 'PROCESSING') as busy`;
+    if (row?.busy === false) return true;
+    if (Date.now() > deadlineMs) return false;
+    await sleep(50);
+  }
+}
+
+// --- CPU accounting (Linux /proc; blank elsewhere) --------------------------------------------
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** User + system CPU time of a process so far, in ms; undefined when it cannot be read. */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server processes serving the bench workers' connections (pool and LISTEN). */
+async function workerBackendPids(sql: Sql, database: string): Promise<number[]> {
+  const rows = await sql<Array<{ pid: number }>>`
+    select pid from pg_stat_activity where datname = ${database} and application_name like 'bench-worker%'`;
+  return rows.map((row) => row.pid);
+}
+
+/** CPU ms used by these processes since `before` (a process not in `before` counts from its start). */
+function cpuSince(before: Map<number, number>, pids: readonly number[]): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    const now = processCpuMs(pid);
+    if (now === undefined) return undefined;
+    total += now - (before.get(pid) ?? 0);
+  }
+  return total;
+}
+
+function cpuSnapshot(pids: readonly number[]): Map<number, number> {
+  const snapshot = new Map<number, number>();
+  for (const pid of pids) {
+    const ms = processCpuMs(pid);
+    if (ms !== undefined) snapshot.set(pid, ms);
+  }
+  return snapshot;
+}
+
+interface Throughput {
+  seconds: number;
+  done: number;
+  failed: number;
+  drained: boolean;
+  /** CPU of the worker processes (Node) and of their Postgres backends during the run. */
+  nodeCpuMs: number | undefined;
+  postgresCpuMs: number | undefined;
+}
+
+async function measureThroughput(db: TestDatabase, pool: WorkerPool, jobs: number): Promise<Throughput> {
+  const { sql } = db;
+  const backendsBefore = await workerBackendPids(sql, db.name);
+  const nodeBefore = cpuSnapshot(pool.pids);
+  const postgresBefore = cpuSnapshot(backendsBefore);
+  const started = await sql.begin(async (tx) => {
+    await tx`
+      insert into event_jobs (artifact_uid, revision_id)
+      select artifact_uid, revision_id from artifact_revision
+      where source_system = 'bench-throughput' order by artifact_uid`;
+    await tx`select pg_notify(${JOB_CHANNEL}, 'batch')`;
+    const [row] = await tx<Array<{ t: Date }>>`select clock_timestamp() as t`;
+    return row!.t;
+  });
+  // 10k jobs at 100 jobs/s would take 100 s: anything slower is a failure worth stopping.
+  const drained = await waitForDrain(sql, pool, Date.now() + 30_000 + jobs * 10);
+  const nodeCpuMs = cpuSince(nodeBefore, pool.pids);
+  // Connections opened during the run (a second pool connection for a heartbeat) count whole.
+  const backendsAfter = new Set([...backendsBefore, ...(await workerBackendPids(sql, db.name))]);
+  const postgresCpuMs = cpuSince(postgresBefore, [...backendsAfter]);
+  const [row] = await sql<Array<{ seconds: number; done: number; failed: number }>>`
+    select extract(epoch from max(updated_at) filter (where status = 'DONE') - ${started}::timestamptz)::float8 as seconds,
+           count(*) filter (where status = 'DONE')::int as done,
+           count(*) filter (where status = 'FAILED')::int as failed
+    from event_jobs`;
+  return {
+    seconds: row?.seconds ?? Number.NaN,
+    done: row?.done ?? 0,
+    failed: row?.failed ?? 0,
+    drained,
+    nodeCpuMs,
+    postgresCpuMs,
+  };
+}
+
+interface Pickup {
+  latencies: number[];
+  /** Client-side duration of each enqueueing call (writeRevision: the transaction and its commit). */
+  enqueueMs: number[];
+  missing: number;
+}
+
+/** Enqueues `count` jobs one at a time, `spacingMs` apart, as `artifact_ingest` does. */
+async function measurePickup(sql: Sql, pool: WorkerPool, count: number, spacingMs: number): Promise<Pickup> {
+  const jobIds: string[] = [];
+  const enqueueMs: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * spacingMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    const { revision, content } = pickupRevision();
+    const t = performance.now();
+    const job = await writeRevision(sql, revision, content, [], 5);
+    enqueueMs.push(performance.now() - t);
+    jobIds.push(job.job_id);
+  }
+  await waitForDrain(sql, pool, Date.now() + 5000 + 2 * POLL_INTERVAL_MS);
+  const rows = await sql<Array<{ ms: number }>>`
+    select (extract(epoch from locked_at - created_at) * 1000)::float8 as ms
+    from event_jobs where job_id = any(${jobIds}) and status = 'DONE'`;
+  return { latencies: rows.map((row) => row.ms), enqueueMs, missing: count - rows.length };
+}
+
+function pickupRow(workers: number, wakeUp: string, pickup: Pickup): Record<string, string | number> {
+  const p95 = percentile(pickup.latencies, 0.95);
+  return {
+    workers,
+    'wake-up': wakeUp,
+    jobs: pickup.latencies.length,
+    'p50 ms': percentile(pickup.latencies, 0.5),
+    'p95 ms': p95,
+    'max ms': Math.max(...pickup.latencies),
+    'enqueue call p50 ms': percentile(pickup.enqueueMs, 0.5),
+    ...(pickup.missing > 0 ? { 'not picked up': pickup.missing } : {}),
+    target: wakeUp === 'NOTIFY' ? (p95 <= PICKUP_P95_TARGET_MS ? 'met' : 'MISSED') : '',
+  };
+}
+
+// --- step profile --------------------------------------------------------------------------
+
+type StepTimes = Map<string, number[]>;
+
+function recorder(steps: readonly string[]) {
+  const times: StepTimes = new Map(steps.map((step) => [step, []]));
+  return {
+    times,
+    async timed<T>(step: string, work: () => Promise<T>): Promise<T> {
+      const t = performance.now();
+      const value = await work();
+      times.get(step)!.push(performance.now() - t);
+      return value;
+    },
+  };
+}
+
+/**
+ * The worker's per-job queries, in order, on one connection, each timed: the store functions the
+ * worker calls (claimJob: 2 statements; loadExtractionInput: 3; the completion: BEGIN, holdClaim,
+ * delete of the old events, markDone, COMMIT). Processes at most `limit` jobs.
+ */
+async function profileCurrent(sql: Sql, limit: number): Promise<StepTimes> {
+  const workerId = 'profile';
+  const { times, timed } = recorder([
+    'claim',
+    'load revision',
+    'load content',
+    'load chunks',
+    'complete (tx)',
+  ]);
+  for (let n = 0; n < limit; n++) {
+    const t = performance.now();
+    const job = await claimJob(sql, workerId, LEASE_SECONDS);
+    if (job === undefined) break;
+    times.get('claim')!.push(performance.now() - t);
+    const revision = await timed('load revision', () => findRevision(sql, job.artifact_uid, job.revision_id));
+    await timed('load content', () => revisionContent(sql, job.artifact_uid, job.revision_id));
+    await timed('load chunks', () => revisionChunks(sql, job.artifact_uid, job.revision_id));
+    if (revision === undefined) throw new Error(`seeded revision ${job.revision_id} is missing`);
+    await timed('complete (tx)', () =>
+      sql.begin(async (tx) => {
+        if (!(await holdClaim(tx, job, workerId))) throw new Error('lost a claim in a single-worker profile');
+        await replaceRevisionEvents(tx, job.artifact_uid, job.revision_id, job.job_id, []);
+        await markDone(tx, job);
+      }),
+    );
+  }
+  return times;
+}
+
+/**
+ * Prototype: the same work in two statements per job. The claim (an expired lease first, else
+ * the oldest due PENDING job: a UNION ALL of two ordered, limited scans under LIMIT 1 stops at
+ * the first arm that finds a row) returns the revision, its text and its chunks with it; a job
+ * without events is completed by one guarded statement (a single statement is atomic, so no
+ * BEGIN/COMMIT round trips; the delete of old events only happens when the guard matched).
+ */
+async function profileFused(sql: Sql, limit: number): Promise<StepTimes> {
+  const workerId = 'profile';
+  const { times, timed } = recorder(['claim + load', 'complete']);
+  for (let n = 0; n < limit; n++) {
+    const t = performance.now();
+    const [job] = await sql<Array<JobRow & { content: string | null; chunks: unknown[] }>>`
+      with next as (
+        (select job_id from (
+          select job_id from event_jobs
+          where status = 'PROCESSING' and locked_at < now() - make_interval(secs => ${LEASE_SECONDS})
+            and attempts < max_attempts
+          order by locked_at limit 1 for update skip locked) expired)
+        union all
+        (select job_id from (
+          select job_id from event_jobs
+          where status = 'PENDING' and next_run_at <= now()
+          order by next_run_at, created_at limit 1 for update skip locked) pending)
+        limit 1
+      ), claimed as (
+        update event_jobs j
+        set status = 'PROCESSING', locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
+        from next where j.job_id = next.job_id
+        returning j.*
+      )
+      select c.*, r.artifact_type, r.title, r.author, r.participants, r.source_ts, r.is_chunked, t.content,
+             coalesce((select json_agg(json_build_object('chunk_id', k.chunk_id, 'chunk_index', k.chunk_index,
+                                                         'start_char', k.start_char, 'end_char', k.end_char,
+                                                         'text', k.text) order by k.chunk_index)
+                       from artifact_chunk k
+                       where k.artifact_uid = c.artifact_uid and k.revision_id = c.revision_id), '[]') as chunks
+      from claimed c
+      left join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+      left join artifact_content t on t.artifact_uid = c.artifact_uid and t.revision_id = c.revision_id`;
+    if (job === undefined) break;
+    if (job.content === null) throw new Error(`seeded revision ${job.revision_id} is missing`);
+    times.get('claim + load')!.push(performance.now() - t);
+    const [done] = await timed(
+      'complete',
+      () => sql<Array<{ n: number }>>`
+        with finished as (
+          update event_jobs set status = 'DONE', last_error_code = null, last_error_message = null
+          where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts}
+            and status = 'PROCESSING'
+          returning artifact_uid, revision_id
+        ), cleared as (
+          delete from semantic_event e using finished f
+          where e.artifact_uid = f.artifact_uid and e.revision_id = f.revision_id
+        )
+        select count(*)::int as n from finished`,
+    );
+    if (done?.n !== 1) throw new Error('lost a claim in a single-worker profile');
+  }
+  return times;
+}
+
+interface ProfileRun {
+  times: StepTimes;
+  jobs: number;
+  seconds: number;
+  cpuMs: number;
+}
+
+/**
+ * Runs one profile variant on a fresh database: `warmup` jobs first (JIT, plan caches,
+ * connection), not counted, then `jobs` jobs timed.
+ */
+async function profileVariant(
+  jobs: number,
+  profile: (sql: Sql, limit: number) => Promise<StepTimes>,
+  options: { asyncCommit: boolean },
+): Promise<ProfileRun> {
+  const warmup = Math.min(200, Math.ceil(jobs / 5));
+  const db = await createTestDatabase();
+  const sql = connect(db.url, { max: 1, applicationName: 'bench-queue-profile' });
+  try {
+    await seedRevisions(db.sql, jobs + warmup, 'bench-throughput');
+    await db.sql`
+      insert into event_jobs (artifact_uid, revision_id)
+      select artifact_uid, revision_id from artifact_revision order by artifact_uid`;
+    await db.sql`vacuum analyze event_jobs`;
+    // One connection, so the session setting holds for every statement of the profile.
+    if (options.asyncCommit) await sql`set synchronous_commit = off`;
+    await profile(sql, warmup);
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    const times = await profile(sql, jobs);
+    const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    const done = times.values().next().value?.length ?? 0;
+    return { times, jobs: done, seconds, cpuMs: (used.user + used.system) / 1000 };
+  } finally {
+    await sql.end({ timeout: 2 });
+    await db.drop();
+  }
+}
+
+async function runProfile(jobs: number): Promise<BenchResult> {
+  const rows: Array<Record<string, string | number>> = [];
+  const add = (variant: string, roundTrips: Record<string, number>, run: ProfileRun) => {
+    let total = 0;
+    for (const [step, values] of run.times) {
+      const stepMean = mean(values);
+      total += stepMean;
+      rows.push({
+        variant,
+        step,
+        'round trips': roundTrips[step] ?? 0,
+        'mean ms': stepMean,
+        'p95 ms': percentile(values, 0.95),
+        'jobs/s': '',
+        'node CPU ms/job': '',
+      });
+    }
+    rows.push({
+      variant,
+      step: 'per job',
+      'round trips': Object.values(roundTrips).reduce((a, b) => a + b, 0),
+      'mean ms': total,
+      'p95 ms': '',
+      'jobs/s': run.jobs / run.seconds,
+      'node CPU ms/job': run.cpuMs / run.jobs,
+    });
+  };
+  const current = { claim: 2, 'load revision': 1, 'load content': 1, 'load chunks': 1, 'complete (tx)': 5 };
+  const fused = { 'claim + load': 1, complete: 1 };
+  add('current', current, await profileVariant(jobs, profileCurrent, { asyncCommit: false }));
+  add(
+    'current, synchronous_commit off',
+    current,
+    await profileVariant(jobs, profileCurrent, { asyncCommit: true }),
+  );
+  add('prototype: 2 statements', fused, await profileVariant(jobs, profileFused, { asyncCommit: false }));
+  add(
+    'prototype: 2 statements, synchronous_commit off',
+    fused,
+    await profileVariant(jobs, profileFused, { asyncCommit: true }),
+  );
+  return {
+    name: `Queue: where a job's time goes (one connection, in-process, ${jobs} jobs per variant)`,
+    rows,
+    notes: [
+      "The worker's queries for each job, in order, on one connection, without worker processes; jobs/s is for that one connection.",
+      '`synchronous_commit off` (a session setting here) shows what the WAL flushes at each commit (claim, completion) cost.',
+      'The prototype (in this file only, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.',
+    ],
+  };
+}
+
+// --- the benchmark -------------------------------------------------------------------------
+
+async function runForWorkers(
+  workers: number,
+  sizes: Sizes,
+  options: { asyncCommit: boolean; pickup: boolean },
+): Promise<{ throughput: Record<string, string | number>; pickup: Array<Record<string, string | number>> }> {
+  const db = await createTestDatabase();
+  let pool: WorkerPool | undefined;
+  try {
+    await seedRevisions(db.sql, sizes.jobs, 'bench-throughput');
+    await db.sql`analyze`;
+    // A database setting reaches the sessions opened after it: the workers', not this pool's
+    // (already connected), so jobs are still enqueued with durable commits.
+    if (options.asyncCommit) await db.sql.unsafe(`alter database "${db.name}" set synchronous_commit = off`);
+    pool = await startWorkers(db, workers, { listen: true, tag: 'listen' });
+    const result = await measureThroughput(db, pool, sizes.jobs);
+    const rate = result.done / result.seconds;
+    const perJob = (ms: number | undefined) => (ms === undefined ? '' : ms / result.done);
+    const cpuPerJob =
+      result.nodeCpuMs === undefined || result.postgresCpuMs === undefined
+        ? undefined
+        : (result.nodeCpuMs + result.postgresCpuMs) / result.done;
+    const throughput: Record<string, string | number> = {
+      workers,
+      'worker commits': options.asyncCommit ? 'synchronous_commit off' : 'durable (default)',
+      jobs: sizes.jobs,
+      done: result.done,
+      seconds: result.seconds,
+      'jobs/s': rate,
+      'jobs/s per worker': rate / workers,
+      'node CPU ms/job': perJob(result.nodeCpuMs),
+      'postgres CPU ms/job': perJob(result.postgresCpuMs),
+      [`CPU ceiling jobs/s (${CORES} cores)`]: cpuPerJob === undefined ? '' : (CORES * 1000) / cpuPerJob,
+      target: workers === 4 ? (rate >= THROUGHPUT_TARGET ? 'met' : `MISSED (>= ${THROUGHPUT_TARGET})`) : '',
+    };
+    if (!result.drained) throughput.note = 'timed out before the queue drained';
+    if (result.failed > 0) throughput.failed = result.failed;
+    if (!options.pickup) return { throughput, pickup: [] };
+
+    const pickup = [
+      pickupRow(workers, 'NOTIFY', await measurePickup(db.sql, pool, sizes.pickupNotify, NOTIFY_SPACING_MS)),
+    ];
+    await pool.stop();
+    pool = await startWorkers(db, workers, { listen: false, tag: 'poll' });
+    pickup.push(
+      pickupRow(
+        workers,
+        `poll ${POLL_INTERVAL_MS} ms`,
+        await measurePickup(db.sql, pool, sizes.pickupPoll, POLL_SPACING_MS),
+      ),
+    );
+    return { throughput, pickup };
+  } finally {
+    await pool?.stop();
+    await db.drop();
+  }
+}
+
+export async function run(options: BenchOptions): Promise<BenchResult[]> {
+  const sizes = options.quick ? QUICK : FULL;
+  const throughputRows: Array<Record<string, string | number>> = [];
+  const pickupRows: Array<Record<string, string | number>> = [];
+  for (const workers of WORKER_COUNTS) {
+    const { throughput, pickup } = await runForWorkers(workers, sizes, { asyncCommit: false, pickup: true });
+    throughputRows.push(throughput);
+    pickupRows.push(...pickup);
+  }
+  for (const workers of WORKER_COUNTS) {
+    const { throughput } = await runForWorkers(workers, sizes, { asyncCommit: true, pickup: false });
+    throughputRows.push(throughput);
+  }
+  const profile = await runProfile(sizes.profileJobs);
+  return [
+    {
+      name: `Queue throughput, no-op extractor (${sizes.jobs} jobs)`,
+      rows: throughputRows,
+      notes: [
+        'Worker processes running the real `startWorker` loop (bench/queue-worker.ts) with a no-op extractor; a fresh database per row.',
+        "Seconds on Postgres's clock: from just before the commit that enqueues every job (one NOTIFY) to the last completion.",
+        "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends; the ceiling is what the cores would allow at that cost if nothing else ran (WAL writer, the machine's other load and Postgres's own background work not counted).",
+        "`synchronous_commit off` rows: a setting of the benchmark database for the workers' sessions (src/ unchanged), to show what WAL flushes cost.",
+        `Target: >= ${THROUGHPUT_TARGET} jobs/s with 4 workers on 2 cores.`,
+      ],
+    },
+    {
+      name: 'Queue pickup latency (enqueue to claim)',
+      rows: pickupRows,
+      notes: [
+        `Jobs enqueued one at a time by \`writeRevision\` (as artifact_ingest does) to idle workers, ${NOTIFY_SPACING_MS} ms apart (${POLL_SPACING_MS} ms when polling); POLL_INTERVAL_MS=${POLL_INTERVAL_MS}.`,
+        "Latency = locked_at - created_at (Postgres's clock). created_at is the start of the enqueueing transaction, so the latency includes the rest of that transaction and its commit: 'enqueue call' is the whole writeRevision call as the client saw it.",
+        `Target: p95 <= ${PICKUP_P95_TARGET_MS} ms with NOTIFY.`,
+      ],
+    },
+    profile,
+  ];
+}
+
+if (isMainModule(import.meta.url)) await runAsScript(run);
