@@ -22,7 +22,6 @@ import type { ExtractionInput, Extractor, SourceChunk } from '../src/extraction/
 import { configureLogging } from '../src/log.js';
 import { recordHeartbeat, removeHeartbeat } from '../src/store/jobs.js';
 import { JOB_CHANNEL, type JobRow } from '../src/store/revisions.js';
-import { startWorker } from '../src/worker/worker.js';
 import { isMainModule } from './result.js';
 
 export const noopExtractor: Extractor = { name: 'rules', extract: async () => [] };
@@ -203,6 +202,9 @@ async function main(): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
   });
   configureLogging(config.logLevel);
+  // Imported after the level is set, as the CLI does: a tagged logger (`log.withTag('worker')`,
+  // created when its module loads) copies the level of the moment and does not follow later changes.
+  const { startWorker } = await import('../src/worker/worker.js');
   if (config.databaseUrl === undefined)
     throw new Error('EVENTS_DB_DSN is not set: expected a postgres:// URL');
   // The pool of `memory work` (3 connections; LISTEN takes one more of its own).

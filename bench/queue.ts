@@ -5,12 +5,16 @@
  *
  * Throughput: N revisions (one short unchunked note each, as `artifact_ingest` stores it) are
  * seeded with SQL; W worker processes (bench/queue-worker.ts: the real `startWorker` loop with a
- * no-op extractor, LISTEN on) are started and wait idle; then the N jobs are inserted in one
- * transaction with one NOTIFY, and we wait until none is PENDING or PROCESSING. The time is taken
- * on Postgres's clock, from just before that commit to the last completion (`updated_at` of the
- * last DONE job), so neither process start-up nor the 50 ms completion poll is in the figure.
- * W = 1, 2, 4, each on a fresh migrated database; then again with `synchronous_commit = off` set
- * on the benchmark database for the workers' sessions (what the WAL flush of every commit costs).
+ * no-op extractor, LISTEN on) are started, warmed up on a small batch of jobs, and wait idle; then
+ * the N jobs are inserted in one transaction with one NOTIFY, and we wait until none is PENDING or
+ * PROCESSING. The time is taken on Postgres's clock, from just before that commit to the last
+ * completion (`updated_at` of the last DONE job), so neither process start-up nor the 50 ms
+ * completion poll is in the figure. The CPU time of the worker processes and of their Postgres
+ * backends is read from /proc. W = 1, 2, 4, each on a fresh migrated database, for four variants:
+ * the product's loop with durable commits (what ships), the same with `synchronous_commit = off`
+ * set on the benchmark database for the workers' sessions (what the WAL flush of every commit
+ * costs), and the bench-only two-statement loop of queue-worker.ts, durable and not (what the
+ * round trips cost).
  *
  * Pickup latency: with the same W workers idle, jobs are enqueued one at a time exactly as
  * `artifact_ingest` does (`writeRevision`: one transaction, revision + text + job + pg_notify),
@@ -24,7 +28,7 @@
  * job in turn (claim, load, completion) and times each step, plus two variants that show where
  * the time goes: the same with `synchronous_commit = off` (the share of WAL flushes) and a
  * prototype that claims and loads in one statement and completes in one (the share of round
- * trips). The prototype lives here only; src/ is unchanged.
+ * trips). The prototype lives in bench/queue-worker.ts only; src/ is unchanged.
  *
  * Everything is bounded: every wait has a deadline, worker processes are stopped (SIGTERM, then
  * SIGKILL) and databases dropped in `finally`, and a worker exits by itself when its parent goes.
@@ -41,13 +45,13 @@ import { claimJob, holdClaim, markDone } from '../src/store/jobs.js';
 import {
   findRevision,
   JOB_CHANNEL,
-  type JobRow,
   type NewRevision,
   revisionChunks,
   revisionContent,
   writeRevision,
 } from '../src/store/revisions.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
+import { claimAndLoad, completeWithoutEvents } from './queue-worker.js';
 import {
   type BenchOptions,
   type BenchResult,
@@ -78,6 +82,29 @@ interface Sizes {
 
 const FULL: Sizes = { jobs: 10_000, pickupNotify: 300, pickupPoll: 60, profileJobs: 2000 };
 const QUICK: Sizes = { jobs: 1000, pickupNotify: 50, pickupPoll: 20, profileJobs: 300 };
+/** Jobs per worker run before the measured batch, so JIT warm-up is not in the figure. */
+const WARMUP_JOBS_PER_WORKER = 100;
+
+type Loop = 'current' | 'prototype';
+
+interface Variant {
+  loop: Loop;
+  asyncCommit: boolean;
+  /** Also measure pickup latency (the product's loop with durable commits only). */
+  pickup: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  { loop: 'current', asyncCommit: false, pickup: true },
+  { loop: 'current', asyncCommit: true, pickup: false },
+  { loop: 'prototype', asyncCommit: false, pickup: false },
+  { loop: 'prototype', asyncCommit: true, pickup: false },
+];
+
+function variantName(variant: Variant): string {
+  const loop = variant.loop === 'current' ? 'startWorker (src)' : 'prototype: 2 statements/job';
+  return `${loop}, ${variant.asyncCommit ? 'synchronous_commit off' : 'durable commits'}`;
+}
 
 // --- worker processes ----------------------------------------------------------------------
 
@@ -108,7 +135,7 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 async function startWorkers(
   db: TestDatabase,
   count: number,
-  options: { listen: boolean; tag: string },
+  options: { listen: boolean; tag: string; loop: Loop },
 ): Promise<WorkerPool> {
   const children: Array<{ id: string; child: ChildProcess; stderr: string[]; stopping: boolean }> = [];
   const pool: WorkerPool = {
@@ -149,6 +176,7 @@ async function startWorkers(
           JOB_LEASE_SECONDS: String(LEASE_SECONDS),
           LOG_LEVEL: 'WARN',
           BENCH_LISTEN: options.listen ? '1' : '0',
+          BENCH_LOOP: options.loop,
         },
         stdio: ['pipe', 'ignore', 'pipe'],
       });
@@ -184,13 +212,13 @@ async function startWorkers(
  * N short unchunked revisions with their text, the rows `artifact_ingest` writes for a note
  * (ids in the formats the schema checks; `source_system` tells the seeded ones apart).
  */
-async function seedRevisions(sql: Sql, count: number, sourceSystem: string): Promise<void> {
+async function seedRevisions(sql: Sql, count: number, sourceSystem: string, firstId = 1): Promise<void> {
   await sql`
     insert into artifact_revision (artifact_uid, revision_id, artifact_id, artifact_type, source_system,
                                    source_id, content_hash, token_count, is_chunked, chunk_count)
     select 'uid_' || lpad(to_hex(i), 16, '0'), 'rev_' || lpad(to_hex(i), 16, '0'),
            'art_' || lpad(to_hex(i), 16, '0'), 'note', ${sourceSystem}, 'note-' || i, md5(i::text), 24, false, 0
-    from generate_series(1, ${count}) as i`;
+    from generate_series(${firstId}::int, ${firstId + count - 1}::int) as i`;
   await sql`
     insert into artifact_content (artifact_uid, revision_id, content)
     select artifact_uid, revision_id,
@@ -300,20 +328,31 @@ interface Throughput {
   postgresCpuMs: number | undefined;
 }
 
-async function measureThroughput(db: TestDatabase, pool: WorkerPool, jobs: number): Promise<Throughput> {
-  const { sql } = db;
-  const backendsBefore = await workerBackendPids(sql, db.name);
-  const nodeBefore = cpuSnapshot(pool.pids);
-  const postgresBefore = cpuSnapshot(backendsBefore);
-  const started = await sql.begin(async (tx) => {
+/** Enqueues every revision of `sourceSystem` in one transaction with one NOTIFY; returns the clock before its commit. */
+async function enqueueAll(sql: Sql, sourceSystem: string): Promise<Date> {
+  return sql.begin(async (tx) => {
     await tx`
       insert into event_jobs (artifact_uid, revision_id)
       select artifact_uid, revision_id from artifact_revision
-      where source_system = 'bench-throughput' order by artifact_uid`;
+      where source_system = ${sourceSystem} order by artifact_uid`;
     await tx`select pg_notify(${JOB_CHANNEL}, 'batch')`;
     const [row] = await tx<Array<{ t: Date }>>`select clock_timestamp() as t`;
     return row!.t;
   });
+}
+
+async function measureThroughput(db: TestDatabase, pool: WorkerPool, jobs: number): Promise<Throughput> {
+  const { sql } = db;
+  await enqueueAll(sql, 'bench-warmup');
+  if (!(await waitForDrain(sql, pool, Date.now() + 60_000)))
+    throw new Error('the warm-up jobs did not drain in 60 s');
+  const [warm] = await sql<
+    Array<{ done: number }>
+  >`select count(*)::int as done from event_jobs where status = 'DONE'`;
+  const backendsBefore = await workerBackendPids(sql, db.name);
+  const nodeBefore = cpuSnapshot(pool.pids);
+  const postgresBefore = cpuSnapshot(backendsBefore);
+  const started = await enqueueAll(sql, 'bench-throughput');
   // 10k jobs at 100 jobs/s would take 100 s: anything slower is a failure worth stopping.
   const drained = await waitForDrain(sql, pool, Date.now() + 30_000 + jobs * 10);
   const nodeCpuMs = cpuSince(nodeBefore, pool.pids);
@@ -327,7 +366,7 @@ async function measureThroughput(db: TestDatabase, pool: WorkerPool, jobs: numbe
     from event_jobs`;
   return {
     seconds: row?.seconds ?? Number.NaN,
-    done: row?.done ?? 0,
+    done: (row?.done ?? 0) - (warm?.done ?? 0),
     failed: row?.failed ?? 0,
     drained,
     nodeCpuMs,
@@ -429,64 +468,18 @@ async function profileCurrent(sql: Sql, limit: number): Promise<StepTimes> {
   return times;
 }
 
-/**
- * Prototype: the same work in two statements per job. The claim (an expired lease first, else
- * the oldest due PENDING job: a UNION ALL of two ordered, limited scans under LIMIT 1 stops at
- * the first arm that finds a row) returns the revision, its text and its chunks with it; a job
- * without events is completed by one guarded statement (a single statement is atomic, so no
- * BEGIN/COMMIT round trips; the delete of old events only happens when the guard matched).
- */
+/** The bench-only two-statement loop of queue-worker.ts (`claimAndLoad`, `completeWithoutEvents`), timed. */
 async function profileFused(sql: Sql, limit: number): Promise<StepTimes> {
   const workerId = 'profile';
   const { times, timed } = recorder(['claim + load', 'complete']);
   for (let n = 0; n < limit; n++) {
     const t = performance.now();
-    const [job] = await sql<Array<JobRow & { content: string | null; chunks: unknown[] }>>`
-      with next as (
-        (select job_id from (
-          select job_id from event_jobs
-          where status = 'PROCESSING' and locked_at < now() - make_interval(secs => ${LEASE_SECONDS})
-            and attempts < max_attempts
-          order by locked_at limit 1 for update skip locked) expired)
-        union all
-        (select job_id from (
-          select job_id from event_jobs
-          where status = 'PENDING' and next_run_at <= now()
-          order by next_run_at, created_at limit 1 for update skip locked) pending)
-        limit 1
-      ), claimed as (
-        update event_jobs j
-        set status = 'PROCESSING', locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
-        from next where j.job_id = next.job_id
-        returning j.*
-      )
-      select c.*, r.artifact_type, r.title, r.author, r.participants, r.source_ts, r.is_chunked, t.content,
-             coalesce((select json_agg(json_build_object('chunk_id', k.chunk_id, 'chunk_index', k.chunk_index,
-                                                         'start_char', k.start_char, 'end_char', k.end_char,
-                                                         'text', k.text) order by k.chunk_index)
-                       from artifact_chunk k
-                       where k.artifact_uid = c.artifact_uid and k.revision_id = c.revision_id), '[]') as chunks
-      from claimed c
-      left join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-      left join artifact_content t on t.artifact_uid = c.artifact_uid and t.revision_id = c.revision_id`;
-    if (job === undefined) break;
-    if (job.content === null) throw new Error(`seeded revision ${job.revision_id} is missing`);
+    const claimed = await claimAndLoad(sql, workerId, LEASE_SECONDS);
+    if (claimed === undefined) break;
     times.get('claim + load')!.push(performance.now() - t);
-    const [done] = await timed(
-      'complete',
-      () => sql<Array<{ n: number }>>`
-        with finished as (
-          update event_jobs set status = 'DONE', last_error_code = null, last_error_message = null
-          where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts}
-            and status = 'PROCESSING'
-          returning artifact_uid, revision_id
-        ), cleared as (
-          delete from semantic_event e using finished f
-          where e.artifact_uid = f.artifact_uid and e.revision_id = f.revision_id
-        )
-        select count(*)::int as n from finished`,
-    );
-    if (done?.n !== 1) throw new Error('lost a claim in a single-worker profile');
+    if (!(await timed('complete', () => completeWithoutEvents(sql, claimed.job, workerId)))) {
+      throw new Error('lost a claim in a single-worker profile');
+    }
   }
   return times;
 }
@@ -579,7 +572,7 @@ async function runProfile(jobs: number): Promise<BenchResult> {
     notes: [
       "The worker's queries for each job, in order, on one connection, without worker processes; jobs/s is for that one connection.",
       '`synchronous_commit off` (a session setting here) shows what the WAL flushes at each commit (claim, completion) cost.',
-      'The prototype (in this file only, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.',
+      'The prototype (`claimAndLoad`, `completeWithoutEvents` in bench/queue-worker.ts, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.',
     ],
   };
 }
@@ -589,17 +582,18 @@ async function runProfile(jobs: number): Promise<BenchResult> {
 async function runForWorkers(
   workers: number,
   sizes: Sizes,
-  options: { asyncCommit: boolean; pickup: boolean },
+  variant: Variant,
 ): Promise<{ throughput: Record<string, string | number>; pickup: Array<Record<string, string | number>> }> {
   const db = await createTestDatabase();
   let pool: WorkerPool | undefined;
   try {
     await seedRevisions(db.sql, sizes.jobs, 'bench-throughput');
+    await seedRevisions(db.sql, workers * WARMUP_JOBS_PER_WORKER, 'bench-warmup', sizes.jobs + 1);
     await db.sql`analyze`;
     // A database setting reaches the sessions opened after it: the workers', not this pool's
     // (already connected), so jobs are still enqueued with durable commits.
-    if (options.asyncCommit) await db.sql.unsafe(`alter database "${db.name}" set synchronous_commit = off`);
-    pool = await startWorkers(db, workers, { listen: true, tag: 'listen' });
+    if (variant.asyncCommit) await db.sql.unsafe(`alter database "${db.name}" set synchronous_commit = off`);
+    pool = await startWorkers(db, workers, { listen: true, tag: 'listen', loop: variant.loop });
     const result = await measureThroughput(db, pool, sizes.jobs);
     const rate = result.done / result.seconds;
     const perJob = (ms: number | undefined) => (ms === undefined ? '' : ms / result.done);
@@ -608,27 +602,26 @@ async function runForWorkers(
         ? undefined
         : (result.nodeCpuMs + result.postgresCpuMs) / result.done;
     const throughput: Record<string, string | number> = {
+      variant: variantName(variant),
       workers,
-      'worker commits': options.asyncCommit ? 'synchronous_commit off' : 'durable (default)',
-      jobs: sizes.jobs,
-      done: result.done,
+      jobs: result.done,
       seconds: result.seconds,
       'jobs/s': rate,
       'jobs/s per worker': rate / workers,
       'node CPU ms/job': perJob(result.nodeCpuMs),
       'postgres CPU ms/job': perJob(result.postgresCpuMs),
       [`CPU ceiling jobs/s (${CORES} cores)`]: cpuPerJob === undefined ? '' : (CORES * 1000) / cpuPerJob,
-      target: workers === 4 ? (rate >= THROUGHPUT_TARGET ? 'met' : `MISSED (>= ${THROUGHPUT_TARGET})`) : '',
+      target: workers === 4 ? (rate >= THROUGHPUT_TARGET ? 'met' : `missed (>= ${THROUGHPUT_TARGET})`) : '',
     };
     if (!result.drained) throughput.note = 'timed out before the queue drained';
     if (result.failed > 0) throughput.failed = result.failed;
-    if (!options.pickup) return { throughput, pickup: [] };
+    if (!variant.pickup) return { throughput, pickup: [] };
 
     const pickup = [
       pickupRow(workers, 'NOTIFY', await measurePickup(db.sql, pool, sizes.pickupNotify, NOTIFY_SPACING_MS)),
     ];
     await pool.stop();
-    pool = await startWorkers(db, workers, { listen: false, tag: 'poll' });
+    pool = await startWorkers(db, workers, { listen: false, tag: 'poll', loop: variant.loop });
     pickup.push(
       pickupRow(
         workers,
@@ -647,14 +640,12 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const sizes = options.quick ? QUICK : FULL;
   const throughputRows: Array<Record<string, string | number>> = [];
   const pickupRows: Array<Record<string, string | number>> = [];
-  for (const workers of WORKER_COUNTS) {
-    const { throughput, pickup } = await runForWorkers(workers, sizes, { asyncCommit: false, pickup: true });
-    throughputRows.push(throughput);
-    pickupRows.push(...pickup);
-  }
-  for (const workers of WORKER_COUNTS) {
-    const { throughput } = await runForWorkers(workers, sizes, { asyncCommit: true, pickup: false });
-    throughputRows.push(throughput);
+  for (const variant of VARIANTS) {
+    for (const workers of WORKER_COUNTS) {
+      const { throughput, pickup } = await runForWorkers(workers, sizes, variant);
+      throughputRows.push(throughput);
+      pickupRows.push(...pickup);
+    }
   }
   const profile = await runProfile(sizes.profileJobs);
   return [
@@ -662,19 +653,19 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       name: `Queue throughput, no-op extractor (${sizes.jobs} jobs)`,
       rows: throughputRows,
       notes: [
-        'Worker processes running the real `startWorker` loop (bench/queue-worker.ts) with a no-op extractor; a fresh database per row.',
+        `Worker processes (bench/queue-worker.ts) with a no-op extractor, LOG_LEVEL=WARN, each warmed up on ${WARMUP_JOBS_PER_WORKER} jobs first; a fresh database per row.`,
         "Seconds on Postgres's clock: from just before the commit that enqueues every job (one NOTIFY) to the last completion.",
-        "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends; the ceiling is what the cores would allow at that cost if nothing else ran (WAL writer, the machine's other load and Postgres's own background work not counted).",
-        "`synchronous_commit off` rows: a setting of the benchmark database for the workers' sessions (src/ unchanged), to show what WAL flushes cost.",
+        "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends. The ceiling is what the cores would allow at that cost if nothing else ran (the WAL writer, Postgres's background work and the machine's other load are not counted).",
+        "`synchronous_commit off`: a setting of the benchmark database for the workers' sessions, to show what the WAL flush of each commit costs. The prototype loop (queue-worker.ts, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.",
         `Target: >= ${THROUGHPUT_TARGET} jobs/s with 4 workers on 2 cores.`,
       ],
     },
     {
-      name: 'Queue pickup latency (enqueue to claim)',
+      name: 'Queue pickup latency (enqueue to claim), startWorker (src)',
       rows: pickupRows,
       notes: [
         `Jobs enqueued one at a time by \`writeRevision\` (as artifact_ingest does) to idle workers, ${NOTIFY_SPACING_MS} ms apart (${POLL_SPACING_MS} ms when polling); POLL_INTERVAL_MS=${POLL_INTERVAL_MS}.`,
-        "Latency = locked_at - created_at (Postgres's clock). created_at is the start of the enqueueing transaction, so the latency includes the rest of that transaction and its commit: 'enqueue call' is the whole writeRevision call as the client saw it.",
+        "Latency = locked_at - created_at (Postgres's clock). created_at is the start of the enqueueing transaction, so the latency includes the rest of that transaction and its commit; 'enqueue call' is the whole writeRevision call as the client saw it.",
         `Target: p95 <= ${PICKUP_P95_TARGET_MS} ms with NOTIFY.`,
       ],
     },

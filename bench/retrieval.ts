@@ -251,9 +251,12 @@ async function main(): Promise<void> {
     await db.sql`vacuum analyze`;
 
     const lexical: Ranking[] = [];
+    const plainBm25: Ranking[] = [];
     for (const q of sample.queries) {
       const hits = await lexicalSearch(db.sql, q.query, { limit: 100 });
       lexical.push([...new Set(hits.map((h) => h.artifactUid))]);
+      const plain = await lexicalSearch(db.sql, q.query, { limit: 100, queryHandling: false });
+      plainBm25.push([...new Set(plain.map((h) => h.artifactUid))]);
     }
     const vectors = await vectorChannel(DIMS);
     const bytes = passages.reduce((sum, p) => sum + Buffer.byteLength(p.text), 0);
@@ -263,26 +266,20 @@ async function main(): Promise<void> {
         `local embedder ${vectors.model}, ${DIMS} dimensions; BM25 k1 1.2 b 0.75; ` +
         `RRF k ${K} over the top ${DEPTH} of each channel unless said otherwise\n`,
     );
+    const vector = { rankings: vectors.rankings };
+    const two = (bm25: Ranking[], k = K, depth = DEPTH) => fuse([vector, { rankings: bm25 }], k, depth);
+    const three = (bm25: Ranking[], k = K, depth = DEPTH) =>
+      fuse([vector, vector, { rankings: bm25 }], k, depth);
     const rows: [string, Ranking[]][] = [
-      ['bm25', lexical],
+      ['bm25, query as typed', plainBm25],
+      ['bm25 (lexicalSearch)', lexical],
       ['vector', vectors.rankings],
-      [`rrf(vector, bm25)`, fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, DEPTH)],
-      [
-        `rrf(vector, vector, bm25)`,
-        fuse(
-          [{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }],
-          K,
-          DEPTH,
-        ),
-      ],
-      [
-        `rrf(vector, bm25), top 100 of each`,
-        fuse([{ rankings: vectors.rankings }, { rankings: lexical }], K, 100),
-      ],
-      [
-        `rrf(vector, vector, bm25), top 100 of each`,
-        fuse([{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }], K, 100),
-      ],
+      ['rrf(vector, bm25)', two(lexical)],
+      ['rrf(vector, vector, bm25)', three(lexical)],
+      ['rrf(vector, bm25), top 100 of each', two(lexical, K, 100)],
+      ['rrf(vector, vector, bm25), top 100 of each', three(lexical, K, 100)],
+      ['rrf(vector, bm25 as typed)', two(plainBm25)],
+      ['rrf(vector, vector, bm25 as typed)', three(plainBm25)],
     ];
     printTable(
       ['channel', 'MRR@10', 'recall@10'],
@@ -296,26 +293,8 @@ async function main(): Promise<void> {
     printTable(
       ['MRR@10 by RRF k', ...ks.map(String)],
       [
-        [
-          'rrf(vector, bm25)',
-          ...ks.map((k) =>
-            f3(score(fuse([{ rankings: vectors.rankings }, { rankings: lexical }], k, DEPTH)).mrr),
-          ),
-        ],
-        [
-          'rrf(vector, vector, bm25)',
-          ...ks.map((k) =>
-            f3(
-              score(
-                fuse(
-                  [{ rankings: vectors.rankings }, { rankings: vectors.rankings }, { rankings: lexical }],
-                  k,
-                  DEPTH,
-                ),
-              ).mrr,
-            ),
-          ),
-        ],
+        ['rrf(vector, bm25)', ...ks.map((k) => f3(score(two(lexical, k)).mrr))],
+        ['rrf(vector, vector, bm25)', ...ks.map((k) => f3(score(three(lexical, k)).mrr))],
       ],
     );
     const weights = [0.5, 0.75, 1, 1.5, 2, 3];
@@ -325,7 +304,7 @@ async function main(): Promise<void> {
         [
           'rrf(w * vector, bm25)',
           ...weights.map((w) =>
-            f3(score(fuse([{ rankings: vectors.rankings, weight: w }, { rankings: lexical }], K, DEPTH)).mrr),
+            f3(score(fuse([{ ...vector, weight: w }, { rankings: lexical }], K, DEPTH)).mrr),
           ),
         ],
       ],
@@ -378,6 +357,7 @@ async function measureVariants(lexical: Ranking[]): Promise<void> {
     ['no word pairs', { pairWeight: 0 }, DIMS],
     ['adjacent bigrams only', { pairWindow: 1 }, DIMS],
     ['no character n-grams', { charWeight: 0 }, DIMS],
+    ['character n-grams at weight 0.3', { charWeight: 0.3 }, DIMS],
     ['character n-grams 3..4', { charMax: 4 }, DIMS],
     ['plural stripping', { stem: true }, DIMS],
     ['words only', { pairWeight: 0, charWeight: 0, answerWeight: 0, leadBoost: 0, capitalBoost: 0 }, DIMS],
@@ -392,21 +372,25 @@ async function measureVariants(lexical: Ranking[]): Promise<void> {
     const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
     return `${f3(mean)} ± ${sd.toFixed(3)}`;
   };
+  const mean = (xs: number[]) => f3(xs.reduce((a, b) => a + b, 0) / xs.length);
   const rows: string[][] = [];
   for (const [name, tuning, dims] of variants) {
     const results: number[][] = [];
     for (let s = 0; s < seeds; s++) {
       const { rankings } = await vectorChannel(dims, { ...tuning, seed: s * 7919 }, 100);
-      results.push([
-        score(rankings).mrr,
-        score(fuse([{ rankings }, { rankings: lexical }], K, DEPTH)).mrr,
-        score(fuse([{ rankings }, { rankings }, { rankings: lexical }], K, DEPTH)).mrr,
-      ]);
+      const vector = score(rankings);
+      const two = score(fuse([{ rankings }, { rankings: lexical }], K, DEPTH));
+      const three = score(fuse([{ rankings }, { rankings }, { rankings: lexical }], K, DEPTH));
+      results.push([vector.mrr, vector.recall, two.mrr, two.recall, three.mrr]);
     }
-    rows.push([name, ...[0, 1, 2].map((i) => stats(results.map((r) => r[i] ?? 0)))]);
+    const column = (i: number) => results.map((r) => r[i] ?? 0);
+    rows.push([name, stats(column(0)), mean(column(1)), stats(column(2)), mean(column(3)), stats(column(4))]);
   }
-  console.log(`\nembedder variants, MRR@10, mean ± sd over ${seeds} hash seeds (RRF k ${K}, top ${DEPTH}):`);
-  printTable(['variant', 'vector', 'rrf(vector, bm25)', 'rrf(vector, vector, bm25)'], rows);
+  console.log(`\nembedder variants, mean (± sd) over ${seeds} hash seeds; RRF k ${K}, top ${DEPTH} of each:`);
+  printTable(
+    ['variant', 'vector MRR', 'R@10', 'rrf(vector, bm25) MRR', 'R@10', 'rrf(vector, vector, bm25) MRR'],
+    rows,
+  );
   console.log(`default tuning: ${JSON.stringify(DEFAULT_LOCAL_TUNING)}`);
 }
 

@@ -11,6 +11,7 @@
 
 import type { ChromaRecord, RecordMetadata, StoredRecord } from '../chroma/store.js';
 import { chunkText } from '../chunking.js';
+import { embeddingMetadata } from '../embedding/embedder.js';
 import { AppError, describeError } from '../errors.js';
 import { log } from '../log.js';
 import type { Services } from '../services.js';
@@ -181,12 +182,7 @@ export async function ingestArtifact(services: Services, input: IngestInput): Pr
   );
   const ingestedAt = new Date().toISOString();
   const base = baseMetadata(revision, ingestedAt);
-  const space = embedder.space;
-  const embeddingMetadata = {
-    embedding_provider: space.provider,
-    embedding_model: space.model,
-    embedding_dimensions: space.dimensions,
-  };
+  const space = embeddingMetadata(embedder.space);
   const artifactRecord: ChromaRecord = {
     id: artifactId,
     embedding: isChunked ? centroid(vectors) : vectors[0]!,
@@ -194,7 +190,7 @@ export async function ingestArtifact(services: Services, input: IngestInput): Pr
     document: isChunked ? (input.title ?? input.content.slice(0, 500)) : input.content,
     metadata: {
       ...base,
-      ...embeddingMetadata,
+      ...space,
       token_count: tokenCount,
       is_chunked: isChunked,
       num_chunks: revision.chunk_count,
@@ -207,7 +203,7 @@ export async function ingestArtifact(services: Services, input: IngestInput): Pr
         document: chunk.text,
         metadata: {
           ...base,
-          ...embeddingMetadata,
+          ...space,
           artifact_id: artifactId,
           chunk_index: chunk.chunk_index,
           start_char: chunk.start_char,

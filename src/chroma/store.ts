@@ -4,7 +4,7 @@
  * opening it with another space is refused, because vectors of two spaces cannot be compared.
  */
 import { ChromaClient, ChromaConnectionError, type Collection, type Metadata, type Where } from 'chromadb';
-import type { EmbeddingSpace } from '../embedding/embedder.js';
+import { type EmbeddingSpace, embeddingMetadata } from '../embedding/embedder.js';
 import { AppError, describeError, networkErrorCode } from '../errors.js';
 
 export const COLLECTIONS = ['memory', 'history', 'artifacts', 'artifact_chunks'] as const;
@@ -56,15 +56,6 @@ export interface ChromaStore {
   count(name: CollectionName): Promise<number>;
 }
 
-/** Metadata keys that describe the embedding space of a collection. */
-function spaceMetadata(space: EmbeddingSpace): RecordMetadata {
-  return {
-    embedding_provider: space.provider,
-    embedding_model: space.model,
-    embedding_dimensions: space.dimensions,
-  };
-}
-
 /** Combines conditions the way Chroma wants them: none, one, or `$and` of several. */
 export function whereAll(conditions: ReadonlyArray<Where | undefined>): Where | undefined {
   const present = conditions.filter((c): c is Where => c !== undefined);
@@ -107,7 +98,7 @@ export function createChromaStore(options: { url: string; space: EmbeddingSpace 
   let maxBatch: Promise<number> | undefined;
 
   async function openCollection(name: CollectionName): Promise<Collection> {
-    const expected = spaceMetadata(options.space);
+    const expected: RecordMetadata = embeddingMetadata(options.space);
     const collection = await client.getOrCreateCollection({
       name,
       embeddingFunction: null,

@@ -19,3 +19,16 @@ export interface Embedder {
    */
   embed(texts: readonly string[], purpose: EmbeddingPurpose): Promise<number[][]>;
 }
+
+/** The metadata that records an embedding space on a Chroma collection and on each record. */
+export function embeddingMetadata(space: EmbeddingSpace): {
+  embedding_provider: string;
+  embedding_model: string;
+  embedding_dimensions: number;
+} {
+  return {
+    embedding_provider: space.provider,
+    embedding_model: space.model,
+    embedding_dimensions: space.dimensions,
+  };
+}

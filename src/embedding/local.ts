@@ -4,59 +4,74 @@
  * neural model; what it knows about meaning is the few rules written below.
  *
  * Pure by construction: a vector depends on its text, its purpose and the constants of this
- * file only; nothing is learnt from what was ingested (no idf, no vocabulary), so the same
- * text gives the same vector in any process, and a change of any constant below is a new
- * embedding space (bump `LOCAL_EMBEDDING_MODEL`, which makes the server re-embed).
+ * file only. Nothing is learnt from what was ingested (no idf, no vocabulary), so the same text
+ * gives the same vector in any process and at any time. Changing any constant is a new
+ * embedding space: change `LOCAL_EMBEDDING_MODEL` with it, so that stored vectors are re-embedded.
  *
- * Features, each family hashed into its own sparse vector, weighted 1 + ln(count),
- * L2-normalised, then added with the family weight (so a family's share of the cosine is set
- * by its weight, not by how many features it happens to produce):
- * - words (weight 1): case- and accent-folded words minus the Snowball English stop words.
- *   Chinese, Japanese, Thai... characters and emoji are words of one character each.
- * - word pairs (0.5): unordered pairs of content words at most 3 apart ("base force" in
- *   "Advanced Base Force"): proximity, which BM25 ignores.
- * - character n-grams (0.3): 3- to 5-grams of each word with boundary marks (`<cat>`): plural
- *   and derived forms, typos, and scripts without a stemmer still share features.
+ * Features. Each family is hashed into its own vector with weights 1 + ln(count), normalised,
+ * and then added with the family weight. A family's share of the cosine is therefore set by its
+ * weight, not by how many features it happens to produce (a word has ~15 n-grams):
+ * - words (weight 1): case- and accent-folded words without the Snowball English stop words.
+ *   Chinese, Japanese, Thai... characters and emoji are one-character words.
+ * - word pairs (0.5): unordered pairs of content words at most 3 words apart ("base force" in
+ *   "Advanced Base Force was formed"): proximity, which BM25 ignores.
+ * - character n-grams (0.5): 3- to 5-grams of each word with boundary marks (`<cat>`). They
+ *   match plural and derived forms, typos and unsegmented scripts without a stemmer.
  * - answer types (0.5): a document emits DATE for years and month names, COUNT for other
- *   numbers, MEASURE for a number followed by a unit; a question emits the type it asks for
- *   ("when ..." DATE, "how many ..." COUNT, "how tall ..." MEASURE) instead of its
- *   question adjective ("tall" is dropped from the words). Classic question answering.
+ *   numbers and MEASURE for a number followed by a unit. A question emits the type it asks for
+ *   ("when" gives DATE, "how many" gives COUNT, "how tall" gives MEASURE), and its question
+ *   adjective ("tall") is not a word feature. This is the answer typing of classic question
+ *   answering.
  * Asymmetries: in a document the first 10 content words (a title, a subject line, an opening
- * sentence) count double; in a query, capitalised words that do not start it (names, the
- * rarest words of a question) count double, a stand-in for the idf we do not have.
+ * sentence) weigh double. In a query, capitalised words that do not start it weigh double:
+ * names are the rarest words of a question, and this stands in for the idf we cannot have.
  *
- * Hashing: FNV-1a over UTF-16 code units, finalised with murmur3's mixer; the bucket is
- * h mod dimensions, the sign the top bit (signed hashing makes collisions cancel on average
- * instead of adding a positive bias to every pair of texts).
+ * Hashing: FNV-1a over UTF-16 code units, finalised with murmur3's mixer. The bucket is
+ * h mod dimensions and the sign is the top bit. With signed hashing, collisions cancel on
+ * average instead of giving every pair of texts a positive bias.
  *
- * Measured with `node dist/bench/retrieval.js --variants` (MS MARCO sample, 1,028 passages,
- * 50 queries; MRR@10 of vectors alone / RRF k 60 with BM25 / RRF k 60 (vector, vector, BM25),
- * mean over 8 hash seeds at 1024 dimensions; collisions alone move a figure by about ±0.02,
- * so differences under 0.02 are noise). First version (words + adjacent bigrams + 3..5-grams,
- * plural stemming, no asymmetry): 0.609 / 0.605 / 0.609. This version: 0.715 / 0.677 / 0.708.
+ * Measured with `node dist/bench/retrieval.js --variants` on the MS MARCO sample (1,028
+ * passages, 50 queries). Figures are MRR@10 of the vectors alone / recall@10 of the vectors /
+ * RRF k 60 with BM25 / RRF k 60 (vector, vector, BM25), as the mean over 8 hash seeds at 1024
+ * dimensions. Collisions alone move one seed's MRR by about ±0.015, so differences under 0.02
+ * are noise.
+ * - This version: 0.706 / 0.881 / 0.677 / 0.695 (hash seed 0, the shipped one: vectors 0.719,
+ *   RRF 0.685, three-list RRF 0.713).
+ * - Words only, no boosts: 0.631 / 0.808 / 0.635 / 0.639.
+ * - The first version (words, adjacent bigrams and n-grams at 0.5, a suffix stripper, no
+ *   asymmetry): vectors 0.609, RRF with plain BM25 0.605.
  * Removing one thing at a time from this version:
- * - lead boost: 0.652 / 0.657 / 0.654 (the largest single gain; passages start with a title)
- * - answer types: 0.689 / 0.659 / 0.682; the first, cruder typing (year / any number):
- *   0.679 / 0.656 / 0.683
- * - capitalised query words: 0.700 / 0.663 / 0.686
- * - word pairs: 0.716 / 0.679 / 0.709, character n-grams: 0.709 / 0.681 / 0.705: neither
- *   moves this English benchmark, both are kept for what it does not test (typos, inflected
- *   forms, unsegmented scripts) and because pairs help when the query words are all common.
- * Tried and rejected:
- * - a plural and -ed/-ing/-ly suffix stripper: 0.617 vs 0.649 without it on one seed; plural
- *   stripping alone: 0.697 / 0.670 / 0.683 vs 0.715 / 0.677 / 0.708. "news" -> "new",
- *   "series" -> "sery": the n-grams already join the forms a light stemmer would, without its
- *   mistakes.
- * - raw tf (0.605 vs 0.617) and binary tf (0.592 vs 0.681, it also erases the boosts).
- * - ordered adjacent bigrams only: 0.642 vs 0.659; stop words kept inside bigrams: no gain.
- * - a document-length feature that lowers very short texts: +0.01 on RRF, -0.03 on vectors.
- * - "answer context" pairs (DATE next to "founded"): no gain at 0.3 or 0.5.
- * - an idf from the benchmark corpus itself, as an upper bound of what corpus statistics
- *   would buy: no gain once the capitalised-word and lead boosts were in (0.669 vs 0.683).
- * Dimensions (RRF with BM25 / vectors alone, mean of 8 seeds): 256: 0.644 / 0.630,
- * 512: 0.666 / 0.675, 1024: 0.677 / 0.715, 2048: 0.680 / 0.715, 4096: 0.676 / 0.718. 1024 is
- * where the curve flattens: 4 KB of float32 per vector in Chroma, 40 MB for 10,000 artifacts.
- * Speed: about 0.1 ms per KB of English text on one core (see the benchmark's output).
+ * - lead boost: 0.663 / 0.858 / 0.650 / 0.663. This is the largest single gain, and on this
+ *   sample it is a title boost: every passage starts with its article's title.
+ * - answer types: 0.688 / 0.871 / 0.674 / 0.679. The first, cruder typing (a year, or any
+ *   number) gave 0.679 on vectors.
+ * - capitalised query words: 0.702 / 0.878 / 0.668 / 0.688.
+ * - word pairs: 0.703 / 0.876 / 0.669 / 0.693. With adjacent bigrams only:
+ *   0.700 / 0.883 / 0.670 / 0.691.
+ * - character n-grams: 0.700 / 0.841 / 0.684 / 0.706. At weight 0.3:
+ *   0.705 / 0.855 / 0.677 / 0.703. Weight 0.5 is kept for recall: n-grams find the passages
+ *   that say "employees" to a query that says "employed".
+ * Tried and rejected. These were measured on the version of the day: one seed, or an unhashed
+ * prototype. Their numbers compare with each other, not with the figures above.
+ * - Stemming. A suffix stripper (-s, -ed, -ing, -ly, final e), on the first version with one
+ *   seed: vectors 0.617 against 0.649 without it. Plural stripping alone, on this version:
+ *   0.682 / 0.913 / 0.665 / 0.669. It gains recall but loses ranking: "news" becomes "new"
+ *   and "series" becomes "sery". The n-grams join inflected forms without those mistakes.
+ * - tf: raw counts lost (0.605 against 0.617). Binary tf lost (0.592 against 0.681), and it
+ *   also erases the boosts.
+ * - Stop words kept inside bigrams: no gain. Pairs of any two query words, not only nearby
+ *   ones: no gain.
+ * - A document-length feature that lowers very short texts: +0.01 on RRF, -0.03 on vectors.
+ * - "Answer context" pairs (DATE next to "founded"): no gain at weight 0.3 or 0.5.
+ * - An idf taken from the benchmark corpus itself, as an upper bound of what corpus statistics
+ *   could buy: no gain once the lead and capital boosts were in (vectors 0.669 against 0.683).
+ * Dimensions (vectors / recall / RRF / three-list RRF): 256: 0.648 / 0.772 / 0.656 / 0.664;
+ * 512: 0.667 / 0.842 / 0.662 / 0.679; 2048: 0.697 / 0.887 / 0.676 / 0.696;
+ * 4096: 0.703 / 0.907 / 0.677 / 0.697. MRR stops improving at 1024 dimensions. That is 4 KB of
+ * float32 per vector in Chroma, or 40 MB for 10,000 pieces. 4096 dimensions buy recall (+0.03)
+ * for four times the space.
+ * Speed: 0.25 to 0.5 ms per KB of English on one core, about 3,000 passages/s. Most of the
+ * time goes to counting n-grams in Maps.
  */
 import { createHash } from 'node:crypto';
 import type { Embedder, EmbeddingPurpose } from './embedder.js';
@@ -90,7 +105,7 @@ export interface LocalEmbedderTuning {
 export const DEFAULT_LOCAL_TUNING: Readonly<LocalEmbedderTuning> = Object.freeze({
   wordWeight: 1,
   pairWeight: 0.5,
-  charWeight: 0.3,
+  charWeight: 0.5,
   answerWeight: 0.5,
   pairWindow: 3,
   charMin: 3,

@@ -3,8 +3,9 @@
  * through the official `openai` client: it brings timeouts and retries with backoff that honour
  * Retry-After; `toAppError` turns what is left into our error codes.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { AppError } from '../errors.js';
+import { createOpenAIClient } from '../openai-client.js';
 import { toAppError } from '../openai-errors.js';
 import type { Embedder, EmbeddingSpace } from './embedder.js';
 
@@ -19,9 +20,6 @@ export interface OpenAIEmbedderOptions {
   /** Inputs per request. */
   batchSize: number;
 }
-
-const OPENAI_BASE_URL = 'https://api.openai.com/v1';
-const PLACEHOLDER_KEY = 'not-needed';
 
 /**
  * Only OpenAI's `text-embedding-3-*` models accept `dimensions` (they are trained to be cut
@@ -65,19 +63,11 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`batchSize must be an integer >= 1, got ${batchSize}`);
   }
-  // Everything is passed explicitly: left undefined, the client would read OPENAI_* variables
-  // itself, and only src/config.ts reads the environment. Logging is off because the client
-  // logs to the console, and in `serve --stdio` stdout carries the MCP protocol.
-  const client = new OpenAI({
-    apiKey: apiKey ?? PLACEHOLDER_KEY,
-    baseURL: options.baseUrl ?? OPENAI_BASE_URL,
-    organization: null,
-    project: null,
-    adminAPIKey: null,
-    webhookSecret: null,
-    timeout: options.timeoutMs,
+  const client = createOpenAIClient({
+    apiKey,
+    baseUrl: options.baseUrl,
+    timeoutMs: options.timeoutMs,
     maxRetries: options.maxRetries,
-    logLevel: 'off',
   });
   const sendDimensions = supportsDimensions(model);
   const space: EmbeddingSpace = { provider: 'openai', model, dimensions };

@@ -6,9 +6,10 @@
  * `anchorEvents`, so a quote the model paraphrased is dropped rather than stored.
  */
 import { toJsonSchema } from '@valibot/to-json-schema';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import * as v from 'valibot';
 import { AppError } from '../errors.js';
+import { createOpenAIClient } from '../openai-client.js';
 import { toAppError } from '../openai-errors.js';
 import {
   type ExtractedEvent,
@@ -284,12 +285,7 @@ async function mapLimited<T, R>(
  * text, the key in use included, and does not keep the client error as `cause`).
  */
 export function createLlmExtractor(options: LlmExtractorOptions): Extractor {
-  const client = new OpenAI({
-    apiKey: options.apiKey ?? 'not-needed',
-    baseURL: options.baseUrl,
-    timeout: options.timeoutMs,
-    maxRetries: options.maxRetries,
-  });
+  const client = createOpenAIClient(options);
   const schema = eventsJsonSchema();
 
   async function complete(system: string, user: string, what: string): Promise<ExtractedEvent[]> {

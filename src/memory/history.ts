@@ -3,6 +3,7 @@
  * `{conversation_id}_turn_{turn_index}`. Appending a turn index again replaces it, so a client
  * retrying after a lost answer does not duplicate the turn.
  */
+import { embeddingMetadata } from '../embedding/embedder.js';
 import { embeddableText } from '../embedding/limits.js';
 import type { Services } from '../services.js';
 
@@ -26,7 +27,6 @@ export async function appendTurn(
   const [existing] = await services.chroma.get('history', { ids: [id], includeDocuments: false });
   const [embedding] = await services.embedder.embed([embeddableText(input.content)], 'document');
   const ts = new Date().toISOString();
-  const space = services.embedder.space;
   await services.chroma.upsert('history', [
     {
       id,
@@ -37,9 +37,7 @@ export async function appendTurn(
         role: input.role,
         turn_index: input.turn_index,
         ts,
-        embedding_provider: space.provider,
-        embedding_model: space.model,
-        embedding_dimensions: space.dimensions,
+        ...embeddingMetadata(services.embedder.space),
       },
     },
   ]);

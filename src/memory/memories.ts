@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StoredRecord } from '../chroma/store.js';
 import { countTokens } from '../chunking.js';
+import { embeddingMetadata } from '../embedding/embedder.js';
 import { embeddableText } from '../embedding/limits.js';
 import { NotFoundError } from '../errors.js';
 import type { Services } from '../services.js';
@@ -40,7 +41,6 @@ export async function storeMemory(
   const [embedding] = await services.embedder.embed([embeddableText(input.content)], 'document');
   const id = `mem_${randomBytes(6).toString('hex')}`;
   const ts = new Date().toISOString();
-  const space = services.embedder.space;
   await services.chroma.upsert('memory', [
     {
       id,
@@ -52,9 +52,7 @@ export async function storeMemory(
         ts,
         ts_epoch: Date.now() / 1000,
         ...(input.conversation_id !== undefined ? { conversation_id: input.conversation_id } : {}),
-        embedding_provider: space.provider,
-        embedding_model: space.model,
-        embedding_dimensions: space.dimensions,
+        ...embeddingMetadata(services.embedder.space),
         token_count: countTokens(input.content),
       },
     },

@@ -82,11 +82,17 @@ export function prepareLexicalQuery(query: string): { text: string; emphasised: 
 export async function lexicalSearch(
   sql: Sql,
   query: string,
-  options: { limit: number; filters?: ArtifactFilters },
+  options: {
+    limit: number;
+    filters?: ArtifactFilters;
+    /** false: plain BM25 of the query as typed (the benchmark's baseline). Default true. */
+    queryHandling?: boolean;
+  },
 ): Promise<LexicalHit[]> {
   if (options.limit < 1) return [];
   const f = options.filters ?? {};
-  const { text, emphasised } = prepareLexicalQuery(query);
+  const { text, emphasised } =
+    options.queryHandling === false ? { text: query, emphasised: '' } : prepareLexicalQuery(query);
   const rows = await sql<
     {
       artifact_uid: string;

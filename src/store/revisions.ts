@@ -122,26 +122,8 @@ export async function findJob(
   return row;
 }
 
-export interface NewRevision {
-  artifact_uid: string;
-  revision_id: string;
-  artifact_id: string;
-  artifact_type: string;
-  source_system: string;
-  source_id: string | null;
-  source_url: string | null;
-  source_ts: Date | null;
-  title: string | null;
-  author: string | null;
-  participants: string[];
-  content_hash: string;
-  token_count: number;
-  is_chunked: boolean;
-  chunk_count: number;
-  sensitivity: string;
-  visibility_scope: string;
-  retention_policy: string;
-}
+/** A revision about to be written; `is_latest` and `ingested_at` are set by the write. */
+export type NewRevision = Omit<RevisionRow, 'is_latest' | 'ingested_at'>;
 
 /**
  * One transaction: the revision becomes the latest (older ones are not), its text and chunks are
