@@ -73,21 +73,25 @@ const passageIdByUid = new Map(passages.map((p) => [p.uid, p.passageId]));
 // --- database -----------------------------------------------------------------------------
 
 async function createDatabase(adminUrl: string): Promise<{ sql: Sql; drop(): Promise<void> }> {
+  // Like test/helpers/database.ts, without the template: the benchmark runs once.
   const name = `memory_bench_${hex16(`${process.pid}:${Date.now()}`).slice(0, 12)}`;
   const admin = connect(adminUrl, { max: 1 });
   await admin.unsafe(`create database "${name}"`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const sql = connect(url.toString(), { max: 4 });
-  await migrate(sql);
-  return {
-    sql,
-    async drop() {
-      await sql.end({ timeout: 1 });
-      await admin.unsafe(`drop database if exists "${name}" with (force)`);
-      await admin.end();
-    },
+  const drop = async () => {
+    await sql.end({ timeout: 1 });
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end();
   };
+  try {
+    await migrate(sql);
+  } catch (error) {
+    await drop();
+    throw error;
+  }
+  return { sql, drop };
 }
 
 /**

@@ -11,6 +11,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { type ChromaServer, startChromaServer } from './chroma/server.js';
 import type { Config } from './config.js';
+import { openPglite } from './db/pglite.js';
 import { AppError } from './errors.js';
 import { log } from './log.js';
 import { isAlive, type RuntimeInfo, runtimeFile } from './runtime.js';
@@ -112,12 +113,8 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
 }
 
 async function startEmbeddedPostgres(path: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite-socket'),
-  ]);
-  mkdirSync(path, { recursive: true });
-  const db = await PGlite.create(path);
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await openPglite(path);
   // Our pool uses one connection (PGlite is one session: two connections would interleave their
   // transactions). A few more are accepted so `memory check` can look in while we run.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });

@@ -69,6 +69,21 @@ describe('local embedder', () => {
     assert.deepEqual(await createLocalEmbedder().embed([], 'query'), []);
   });
 
+  test('a large batch lets the event loop run', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `word${i % 97} sentence${i % 13}`).join(' ');
+    let ticked = false;
+    setImmediate(() => {
+      ticked = true;
+    });
+    let tickedBeforeDone = false;
+    await createLocalEmbedder()
+      .embed(Array<string>(200).fill(text), 'document')
+      .then(() => {
+        tickedBeforeDone = ticked;
+      });
+    assert.ok(tickedBeforeDone, 'a setImmediate callback ran while the batch was embedded');
+  });
+
   test('is deterministic within a process and across processes', () => {
     const first = embedLocal(ELEPHANT, 'document');
     assert.deepEqual(embedLocal(ELEPHANT, 'document'), first);

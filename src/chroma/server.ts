@@ -7,7 +7,6 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describeError } from '../errors.js';
 
 export interface ChromaServer {
@@ -45,6 +44,34 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * Runs Chroma as a background job of a tiny shell that ties Chroma's life to ours. The Chroma CLI
+ * blocks its own event loop inside the native binding, so it cannot watch for its parent's death
+ * itself, and Node offers no PR_SET_PDEATHSIG. The shell can: we hold its stdin pipe open and
+ * never write to it; when this process dies, however it dies (even SIGKILL), the pipe closes,
+ * `cat` returns and the shell stops Chroma. (A Node supervisor did the same for 40 MB of
+ * resident memory; the shell and `cat` take about 2 MB.)
+ */
+const SUPERVISOR = '"$@" </dev/null & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid';
+
+function signalGroup(group: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/api/v2/heartbeat`, { signal: AbortSignal.timeout(500) });
+    await response.body?.cancel();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function chromaCliPath(): string {
   // The package's `exports` hide package.json, so find its root from the main entry.
   const entry = createRequire(import.meta.url).resolve('chromadb');
@@ -79,12 +106,12 @@ export async function startChromaServer(options: StartChromaOptions): Promise<Ch
   const port = options.port ?? (await freePort(host));
   mkdirSync(options.path, { recursive: true });
   const output = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a');
-  // Started through the supervisor, which stops Chroma when this process dies in any way.
-  const supervisor = fileURLToPath(new URL('./supervisor.js', import.meta.url));
   const child = spawn(
-    process.execPath,
+    '/bin/sh',
     [
-      supervisor,
+      '-c',
+      SUPERVISOR,
+      'memory-chroma',
       process.execPath,
       chromaCliPath(),
       'run',
@@ -95,17 +122,17 @@ export async function startChromaServer(options: StartChromaOptions): Promise<Ch
       '--port',
       String(port),
     ],
-    { stdio: ['pipe', output, output] },
+    // Its own process group, so that stop() can signal the shell, its `cat` and Chroma at once.
+    { stdio: ['pipe', output, output], detached: true },
   );
   // Never written: its closing is the supervisor's signal that this process is gone.
   child.stdin?.on('error', () => {});
-  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   const url = `http://${host}:${port}`;
   try {
     await waitForHeartbeat(url, child, options.startTimeoutMs ?? 30_000);
   } catch (error) {
-    child.kill('SIGKILL');
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     throw error;
   }
   return {
@@ -114,11 +141,14 @@ export async function startChromaServer(options: StartChromaOptions): Promise<Ch
     port,
     pid: child.pid ?? -1,
     async stop(graceMs = 5000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const group = child.pid;
+      if (group === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      signalGroup(group, 'SIGTERM');
       await exited;
-      clearTimeout(timer);
+      // The shell is gone; Chroma got the same signal. Wait until its port is free.
+      const deadline = Date.now() + graceMs;
+      while (Date.now() < deadline && (await answers(url))) await new Promise((r) => setTimeout(r, 50));
+      signalGroup(group, 'SIGKILL');
     },
   };
 }

@@ -23,7 +23,7 @@
  *   adjective ("tall") is not a word feature. This is the answer typing of classic question
  *   answering.
  * Asymmetries: in a document the first 10 content words (a title, a subject line, an opening
- * sentence) weigh double. In a query, capitalised words that do not start it weigh double:
+ * sentence) count twice. In a query, capitalised words that do not start it count twice:
  * names are the rarest words of a question, and this stands in for the idf we cannot have.
  *
  * Hashing: FNV-1a over UTF-16 code units, finalised with murmur3's mixer. The bucket is
@@ -77,9 +77,10 @@ import { createHash } from 'node:crypto';
 import type { Embedder, EmbeddingPurpose } from './embedder.js';
 
 export const LOCAL_EMBEDDING_DIMENSIONS = 1024;
-const YIELD_EVERY_MS = 10;
 /** Names the feature set and constants below; any change to them must change this name. */
 export const LOCAL_EMBEDDING_MODEL = 'hashed-ngrams-v1';
+/** How long `embed` computes before letting the event loop run. */
+const YIELD_EVERY_MS = 10;
 
 /** The knobs of the design, exposed so the benchmark can measure alternatives. */
 export interface LocalEmbedderTuning {

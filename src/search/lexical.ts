@@ -53,13 +53,16 @@ export function prepareLexicalQuery(query: string): { text: string; emphasised: 
  *   of the stored `text_tsv` (Snowball stemmer, English stop words), combined with OR: a chunk
  *   that matches any term is a candidate. A query without lexemes (only stop words or
  *   punctuation) matches nothing.
- * - Query handling (BM25's query-term weight, the qtf of the full formula): a term counts once,
- *   or 1.5 times when it comes from a word capitalised inside the query: a name is the most
- *   specific part of a question, which idf only partly knows. A leading "how many / how tall"
- *   loses its adjective, which names the kind of answer, not the topic. On the MS MARCO sample
- *   (bench/retrieval.ts) plain BM25 scores MRR@10 0.588 (reference: 0.581); with this query
- *   handling 0.619, and RRF with the local vectors 0.654 -> 0.666. Weights 2 and 3 for
- *   capitalised terms: 0.604 and 0.587.
+ * - Query handling. This is BM25's query-term weight, the qtf of the full formula. A term
+ *   counts once, or 1.5 times when it comes from a word capitalised inside the query: a name is
+ *   the most specific part of a question, and idf only partly knows that. A leading "how many"
+ *   or "how tall" loses its adjective, which names the kind of answer and not the topic.
+ *   Measured on the MS MARCO sample (bench/retrieval.ts), MRR@10:
+ *   - BM25 of the query as typed: 0.588 (the README's reference is 0.581).
+ *   - Adjective dropped: 0.599. Capitalised terms at 1.5: 0.616. Both: 0.619.
+ *   - Capitalised terms at 2 (with the adjective dropped): 0.604.
+ *   - RRF k 60 with the local vectors: 0.664 with the query as typed, 0.685 with both.
+ *   `queryHandling: false` turns it off.
  * - N, avgdl and each term's document frequency are taken over all latest chunks whatever the
  *   filters: filters choose which chunks come back, not how rare a word is.
  * - idf is Lucene's `ln(1 + (N - df + 0.5) / (df + 0.5))`, not the textbook
@@ -70,15 +73,44 @@ export function prepareLexicalQuery(query: string): { text: string; emphasised: 
  * - Ties are broken by (artifact_uid, revision_id, chunk_index), and per-term contributions
  *   are summed in lexeme order, so the same data always gives the same order.
  *
- * Cost: one GIN lookup (artifact_chunk_tsv_idx) for the candidates, then work linear in the
- * number of latest chunks that contain a query term, plus one pass over the latest chunks for
- * N and avgdl. Measured over the 50 benchmark queries (bench/retrieval.ts --scale, local
- * Postgres 15): 1,028 chunks p50 3 ms / p95 9 ms; 11,028 latest chunks + 10,000 old revisions
- * p50 31 ms / p95 71 ms; 21,028 + 20,000 p50 117 ms / p95 230 ms (a common query word then
- * matches most chunks). Planner estimates for a tsquery computed in the statement are
- * guesses (5 rows for 16,000), so the CTEs read more than once are `materialized`: inlined,
- * the corpus aggregate ran once per candidate and 1,028 chunks took 44 ms instead of 3.
+ * Cost: one GIN lookup (artifact_chunk_tsv_idx) finds the candidates. After that, the work is
+ * linear in the number of latest chunks that contain a query term, plus one pass over the
+ * latest chunks for N and avgdl. Measured over the 50 benchmark queries with limit 10
+ * (bench/retrieval.ts --scale) on local Postgres 15, on a machine shared with other test runs
+ * (load 2 to 5):
+ * - 1,028 chunks: p50 3 ms, p95 8 ms.
+ * - 11,028 latest chunks plus 10,000 older revisions: p50 35-50 ms, p95 70-120 ms.
+ * - 21,028 plus 20,000: p50 85-105 ms, p95 200-245 ms. A common query word then matches most
+ *   chunks, which is what exact BM25 in SQL costs.
+ * Past about 50,000 chunks, this needs term statistics kept at ingest time or a BM25 index
+ * extension. A covering index for the N/avgdl pass, (artifact_uid, revision_id) INCLUDE
+ * (text_length), was tried: index-only scans made that pass 2 to 3 times faster, but the
+ * whole query was not measurably faster under that load, so no migration ships.
+ * The planner cannot estimate a tsquery computed inside the statement: it guessed 5 rows for
+ * 16,000. The CTEs that are read more than once are therefore `materialized`. When inlined,
+ * the corpus aggregate ran once per candidate, and 1,028 chunks took 44 ms instead of 3.
  */
+/**
+ * N and the average chunk length over the latest revisions, for BM25. Counting them scans every
+ * latest chunk (about 20 ms at 10k artifacts, a third of a search), and they move slowly, so each
+ * process reuses them for a few seconds. Their staleness shifts scores by a fraction of a percent.
+ */
+const STATS_TTL_MS = 10_000;
+const statsCache = new WeakMap<Sql, { at: number; value: Promise<{ n: number; avgdl: number }> }>();
+
+async function corpusStats(sql: Sql): Promise<{ n: number; avgdl: number }> {
+  const cached = statsCache.get(sql);
+  if (cached !== undefined && Date.now() - cached.at < STATS_TTL_MS) return cached.value;
+  const value = sql<{ n: number; avgdl: number | null }[]>`
+    select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl
+    from artifact_chunk c
+    join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+    where r.is_latest`.then(([row]) => ({ n: Math.max(1, row?.n ?? 0), avgdl: Math.max(1, row?.avgdl ?? 1) }));
+  statsCache.set(sql, { at: Date.now(), value });
+  value.catch(() => statsCache.delete(sql));
+  return value;
+}
+
 export async function lexicalSearch(
   sql: Sql,
   query: string,
@@ -93,6 +125,7 @@ export async function lexicalSearch(
   const f = options.filters ?? {};
   const { text, emphasised } =
     options.queryHandling === false ? { text: query, emphasised: '' } : prepareLexicalQuery(query);
+  const stats = await corpusStats(sql);
   const rows = await sql<
     {
       artifact_uid: string;
@@ -114,10 +147,7 @@ export async function lexicalSearch(
       select coalesce(array_agg(lexeme), '{}') as lexemes from unnest(to_tsvector('english', ${emphasised}))
     ),
     corpus as materialized (
-      select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl
-      from artifact_chunk c
-      join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-      where r.is_latest
+      select ${stats.n}::float8 as n, ${stats.avgdl}::float8 as avgdl
     ),
     matches as materialized (
       -- Served by the GIN index artifact_chunk_tsv_idx (text_tsv @@ tsquery).
@@ -143,7 +173,8 @@ export async function lexicalSearch(
       select m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index,
              sum(
                (case when o.lexeme = any(e.lexemes) then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end)
-               * ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5))
+               -- N may be a few seconds old (see corpusStats): never below this query's df.
+               * ln(1 + (greatest(s.n, d.df) - d.df + 0.5) / (d.df + 0.5))
                * o.tf * (${K1}::float8 + 1)
                / (o.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * m.text_length / s.avgdl))
                order by o.lexeme
