@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type RunningServer, runServe } from '../../src/commands/serve.js';
 import { loadConfig } from '../../src/config.js';
+import { configureLogging } from '../../src/log.js';
 import { startTestChroma, type TestChroma } from './chroma.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -63,6 +64,7 @@ export async function startTestServer(
     LOG_LEVEL: 'ERROR',
     ...env,
   });
+  configureLogging(config.logLevel);
   const server = await runServe(config, {
     endpoints: { databaseUrl: db.url, chromaUrl: chroma.url },
     worker: false,
