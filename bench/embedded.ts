@@ -94,7 +94,9 @@ function treeRssMb(pid: number): number {
 
 const NOTE = (i: number) =>
   `Weekly sync ${i}. The team reviewed the roadmap, the pricing experiment and the hiring plan. ` +
-  `We decided to move the launch of feature ${i} to next quarter because the migration is not done. `.repeat(6);
+  `We decided to move the launch of feature ${i} to next quarter because the migration is not done. `.repeat(
+    6,
+  );
 
 async function measure(label: string, dir: string, env: Record<string, string>, quick: boolean) {
   const first = await start(dir, env);
@@ -115,7 +117,10 @@ async function measure(label: string, dir: string, env: Record<string, string>, 
   const search: number[] = [];
   for (let i = 0; i < (quick ? 30 : 100); i++) {
     const began = performance.now();
-    const answer = await callTool(first.client, 'hybrid_search', { query: `launch of feature ${i} pricing`, limit: 5 });
+    const answer = await callTool(first.client, 'hybrid_search', {
+      query: `launch of feature ${i} pricing`,
+      limit: 5,
+    });
     if (answer.isError) throw new Error(JSON.stringify(answer.data));
     search.push(performance.now() - began);
   }

@@ -9,8 +9,13 @@
  * word lists with a seeded generator, so every run has the same data: an actor, a verb phrase of
  * the event's category, one of 40 topics, sometimes one of 500 project code names (rare terms),
  * and a closing clause that often says "team" (an unselective term). Categories are uniform over
- * the eight, event_time uniform over the last two years (10 % without a time). Then VACUUM
- * ANALYZE, the state autovacuum keeps the table in.
+ * the eight, event_time uniform over the last two years (10 % without a time). Inserted in
+ * transactions of 1,000 events, then ANALYZE.
+ *
+ * Table states (see STATES): right after the inserts with the narrative GIN index's fastupdate
+ * off (a prototype), right after the same inserts with the index as migrated (GIN pending list
+ * not yet merged), then after VACUUM ANALYZE (the steady state autovacuum brings). The first
+ * table reports the steady state.
  *
  * Queries, interleaved kind by kind so that noise hits every kind alike, after warm-up rounds:
  * - natural language: "decision about pricing" and the like, ~N/320 matches (~300 at 100k);
@@ -22,10 +27,12 @@
  * Each query also runs through `searchEventsPrototype` (below: query changes measured here, not
  * in src/), which must return the same events and total.
  *
- * Then, for one query of each kind, EXPLAIN ANALYZE of the statements searchEvents sent (captured
- * from the connection's debug hook, so the exact SQL and parameters), with a custom and with a
- * generic plan, summarised as the plan's node chain and its execution time; `--explain` prints
- * the whole plans on stderr.
+ * Then, in the last two states, for one query of each kind, EXPLAIN ANALYZE of the statements
+ * searchEvents sent (captured from the connection's debug hook, so the exact SQL and parameters),
+ * with a custom and with a generic plan, summarised as the plan's node chain and its execution
+ * time; `--explain` prints the whole plans on stderr.
+ *
+ * Bounded: a few thousand queries at most; the database is dropped in `finally`.
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';

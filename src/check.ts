@@ -41,10 +41,23 @@ async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, timeou
   }
 }
 
-async function httpOk(url: string, signal: AbortSignal): Promise<void> {
+async function httpOk(url: string, signal: AbortSignal): Promise<Response> {
   const response = await fetch(url, { signal });
-  await response.body?.cancel();
-  if (!response.ok) throw new CheckFailure(`${url} answered HTTP ${response.status}`);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new CheckFailure(`${url} answered HTTP ${response.status}`);
+  }
+  return response;
+}
+
+/** "ok", plus a plain word when the server runs without a model (no OpenAI key or base URL). */
+async function describeServer(response: Response): Promise<string> {
+  const report = (await response.json().catch(() => ({}))) as {
+    embedder?: { provider?: string; model?: string; offline?: boolean };
+    extractor?: string;
+  };
+  if (report.embedder?.offline !== true) return 'ok';
+  return `ok (offline: ${report.embedder.provider}/${report.embedder.model} embedder and ${report.extractor ?? 'rules'} extractor; set OPENAI_API_KEY or OPENAI_BASE_URL for a model)`;
 }
 
 async function withDatabase<T>(
@@ -102,12 +115,11 @@ async function probe(
       if (endpoints.chromaUrl === undefined) {
         throw new CheckFailure('CHROMA_HOST is not set and no embedded server is running in MEMORY_DATA_DIR');
       }
-      await httpOk(`${endpoints.chromaUrl}/api/v2/heartbeat`, signal);
+      await (await httpOk(`${endpoints.chromaUrl}/api/v2/heartbeat`, signal)).body?.cancel();
       return 'ok';
     }
     case 'mcp-server':
-      await httpOk(`${endpoints.mcpUrl}/health`, signal);
-      return 'ok';
+      return describeServer(await httpOk(`${endpoints.mcpUrl}/health`, signal));
   }
 }
 

@@ -46,7 +46,9 @@ export async function healthReport(services: Services): Promise<HealthReport> {
       provider: embedder.space.provider,
       model: embedder.space.model,
       dimensions: embedder.space.dimensions,
+      offline: embedder.space.provider === 'local',
     },
+    extractor: config.eventExtractor,
     workers: stats ? { alive: stats.workers } : undefined,
     queue: stats
       ? {

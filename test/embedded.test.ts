@@ -126,6 +126,10 @@ describe('zero setup: memory serve with no services at all', () => {
 
     const check = await runCli(['check', '--service', 'all'], {}, dir);
     assert.equal(check.code, 0, check.stdout);
+    assert.match(
+      check.stdout,
+      /^mcp-server: ok \(offline: local\/hashed-ngrams-v1 embedder and rules extractor/m,
+    );
 
     first.child.kill('SIGTERM');
     assert.equal(await first.exited, 0, first.output());

@@ -105,7 +105,10 @@ async function corpusStats(sql: Sql): Promise<{ n: number; avgdl: number }> {
     select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl
     from artifact_chunk c
     join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-    where r.is_latest`.then(([row]) => ({ n: Math.max(1, row?.n ?? 0), avgdl: Math.max(1, row?.avgdl ?? 1) }));
+    where r.is_latest`.then(([row]) => ({
+    n: Math.max(1, row?.n ?? 0),
+    avgdl: Math.max(1, row?.avgdl ?? 1),
+  }));
   statsCache.set(sql, { at: Date.now(), value });
   value.catch(() => statsCache.delete(sql));
   return value;
