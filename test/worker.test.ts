@@ -484,17 +484,17 @@ describe('claim guards (a worker that lost its lease cannot write)', () => {
   test('after another worker took over an expired lease, the first worker can neither fail nor release the job', async () => {
     const result = await ingestArtifact(t.server.services, note('guard', 'We decided to guard every write.'));
     const first = await claimJob(t.db.sql, 'first', 600);
-    assert.equal(first?.job_id, result.job_id);
+    assert.equal(first?.job.job_id, result.job_id);
     await t.db
       .sql`update event_jobs set locked_at = now() - interval '1 hour' where job_id = ${result.job_id}`;
     const second = await claimJob(t.db.sql, 'second', 600);
-    assert.equal(second?.job_id, result.job_id);
-    assert.equal(second?.attempts, 2);
+    assert.equal(second?.job.job_id, result.job_id);
+    assert.equal(second?.job.attempts, 2);
     assert.equal(
-      await recordFailure(t.db.sql, first!, 'first', { code: 'X', message: 'late', transient: true }),
+      await recordFailure(t.db.sql, first!.job, 'first', { code: 'X', message: 'late', transient: true }),
       undefined,
     );
-    assert.equal(await releaseJob(t.db.sql, first!, 'first'), false);
+    assert.equal(await releaseJob(t.db.sql, first!.job, 'first'), false);
     const [row] = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = ${result.job_id}`;
     assert.equal(row?.locked_by, 'second');
     assert.equal(row?.status, 'PROCESSING');

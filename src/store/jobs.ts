@@ -18,46 +18,113 @@ export function backoffSeconds(attempts: number): number {
   return Math.min(30 * 2 ** Math.max(0, attempts - 1), 600);
 }
 
+/** A claimed job with what the extractor reads, loaded by the claiming statement itself. */
+export interface ClaimedJob {
+  job: JobRow;
+  /** Undefined when the revision no longer exists (its artifact was deleted meanwhile). */
+  revision:
+    | {
+        artifact_type: string;
+        title: string | null;
+        author: string | null;
+        participants: string[];
+        source_ts: Date | null;
+        is_chunked: boolean;
+        content: string;
+        chunks: Array<{
+          chunk_id: string;
+          chunk_index: number;
+          start_char: number;
+          end_char: number;
+          text: string;
+        }>;
+      }
+    | undefined;
+}
+
 /**
- * Claims the oldest due job, in one statement each: first a PROCESSING job whose lease expired
- * (its worker died), then a due PENDING one. Two statements rather than one OR: each is an
- * ordered scan of its own partial index that stops at the first unlocked row, where an OR would
- * make Postgres collect and sort every candidate (measured: a sort of the whole backlog per claim).
+ * Claims the oldest due job and loads its revision, text and chunks, in one statement: a
+ * PROCESSING job whose lease expired (its worker died) first, else the oldest due PENDING one.
+ * Each branch is an ordered scan of its own partial index that stops at the first unlocked row
+ * (`FOR UPDATE SKIP LOCKED` inside a LIMIT 1 subquery), and UNION ALL under LIMIT 1 runs the
+ * second only when the first finds nothing. One OR over both states instead made Postgres
+ * collect and sort every candidate; separate claim and load statements cost three more round
+ * trips per job (the queue benchmark measured the difference: docs/benchmarks.md).
  */
 export async function claimJob(
   sql: Sql,
   workerId: string,
   leaseSeconds: number,
-): Promise<JobRow | undefined> {
-  // event_jobs_processing_idx: only in-flight jobs, as many as there are workers.
-  const [expired] = await sql<JobRow[]>`
+): Promise<ClaimedJob | undefined> {
+  type Row = JobRow & {
+    r_artifact_type: string | null;
+    r_title: string | null;
+    r_author: string | null;
+    r_participants: string[] | null;
+    r_source_ts: Date | null;
+    r_is_chunked: boolean | null;
+    r_content: string | null;
+    r_chunks: NonNullable<ClaimedJob['revision']>['chunks'];
+  };
+  const [row] = await sql<Row[]>`
     with next as (
-      select job_id from event_jobs
-      where status = 'PROCESSING' and locked_at < now() - make_interval(secs => ${leaseSeconds})
-        and attempts < max_attempts
-      order by locked_at
+      (select job_id from (
+        -- event_jobs_processing_idx: only in-flight jobs, about as many as there are workers.
+        select job_id from event_jobs
+        where status = 'PROCESSING' and locked_at < now() - make_interval(secs => ${leaseSeconds})
+          and attempts < max_attempts
+        order by locked_at limit 1 for update skip locked) expired)
+      union all
+      (select job_id from (
+        -- event_jobs_pending_idx (next_run_at, created_at) where status = 'PENDING'
+        select job_id from event_jobs
+        where status = 'PENDING' and next_run_at <= now()
+        order by next_run_at, created_at limit 1 for update skip locked) pending)
       limit 1
-      for update skip locked
+    ), claimed as (
+      update event_jobs j
+      set status = 'PROCESSING', locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
+      from next where j.job_id = next.job_id
+      returning j.*
     )
-    update event_jobs j
-    set locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
-    from next where j.job_id = next.job_id
-    returning j.*`;
-  if (expired) return expired;
-  // event_jobs_pending_idx (next_run_at, created_at) where status = 'PENDING'
-  const [pending] = await sql<JobRow[]>`
-    with next as (
-      select job_id from event_jobs
-      where status = 'PENDING' and next_run_at <= now()
-      order by next_run_at, created_at
-      limit 1
-      for update skip locked
-    )
-    update event_jobs j
-    set status = 'PROCESSING', locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
-    from next where j.job_id = next.job_id
-    returning j.*`;
-  return pending;
+    select c.*, r.artifact_type as r_artifact_type, r.title as r_title, r.author as r_author,
+           r.participants as r_participants, r.source_ts as r_source_ts, r.is_chunked as r_is_chunked,
+           t.content as r_content,
+           coalesce((select json_agg(json_build_object('chunk_id', k.chunk_id, 'chunk_index', k.chunk_index,
+                                                       'start_char', k.start_char, 'end_char', k.end_char,
+                                                       'text', k.text) order by k.chunk_index)
+                     from artifact_chunk k
+                     where r.is_chunked and k.artifact_uid = c.artifact_uid and k.revision_id = c.revision_id),
+                    '[]') as r_chunks
+    from claimed c
+    left join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+    left join artifact_content t on t.artifact_uid = c.artifact_uid and t.revision_id = c.revision_id`;
+  if (row === undefined) return undefined;
+  const {
+    r_artifact_type,
+    r_title,
+    r_author,
+    r_participants,
+    r_source_ts,
+    r_is_chunked,
+    r_content,
+    r_chunks,
+    ...job
+  } = row;
+  const revision =
+    r_artifact_type === null || r_content === null
+      ? undefined
+      : {
+          artifact_type: r_artifact_type,
+          title: r_title,
+          author: r_author,
+          participants: r_participants ?? [],
+          source_ts: r_source_ts,
+          is_chunked: r_is_chunked === true,
+          content: r_content,
+          chunks: r_chunks,
+        };
+  return { job, revision };
 }
 
 /**
@@ -80,29 +147,59 @@ export async function failAbandonedJobs(sql: Sql, leaseSeconds: number): Promise
 export async function extendLease(sql: Sql, job: JobRow, workerId: string): Promise<boolean> {
   const result = await sql`
     update event_jobs set locked_at = now()
-    where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts} and status = 'PROCESSING'`;
+    where ${claimed(sql, job, workerId)}`;
   return result.count === 1;
 }
 
-/**
- * Locks the job row inside a transaction if it is still this worker's claim. The caller writes
- * its results in the same transaction, so nobody can take the job in between.
- */
-export async function holdClaim(tx: Tx, job: JobRow, workerId: string): Promise<boolean> {
-  const rows = await tx`
-    select 1 from event_jobs
-    where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts} and status = 'PROCESSING'
-    for update`;
-  return rows.length === 1;
+/** The claim guard: this worker's claim, at the attempt it claimed, still in progress. */
+function claimed(sql: Sql | Tx, job: JobRow, workerId: string) {
+  return sql`job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts} and status = 'PROCESSING'`;
 }
 
-/** DONE keeps `locked_by` and `locked_at`: which worker did the job, and when it claimed it. */
-export async function markDone(tx: Tx, job: JobRow): Promise<void> {
-  await tx`
-    update event_jobs
-    set status = 'DONE', last_error_code = null, last_error_message = null
-    where job_id = ${job.job_id}`;
+/**
+ * Marks the job DONE and replaces its revision's events, atomically and only while the claim
+ * holds; false (and nothing written) when it no longer does. DONE keeps `locked_by` and
+ * `locked_at`: which worker did the job, and when it claimed it.
+ *
+ * Without new events it is one statement (atomic on its own: no BEGIN/COMMIT round trips).
+ * With events, the guarded update comes first in the transaction, so the row lock is held while
+ * the events are written and a worker taking over the job waits for the outcome.
+ */
+export async function completeJob(
+  sql: Sql,
+  job: JobRow,
+  workerId: string,
+  write: (tx: Tx) => Promise<number>,
+  hasEvents: boolean,
+): Promise<number | undefined> {
+  if (!hasEvents) {
+    const [row] = await sql<Array<{ n: number }>>`
+      with finished as (
+        update event_jobs set status = 'DONE', last_error_code = null, last_error_message = null
+        where ${claimed(sql, job, workerId)}
+        returning artifact_uid, revision_id
+      ), cleared as (
+        delete from semantic_event e using finished f
+        where e.artifact_uid = f.artifact_uid and e.revision_id = f.revision_id
+      )
+      select count(*)::int as n from finished`;
+    return row?.n === 1 ? 0 : undefined;
+  }
+  return sql
+    .begin(async (tx) => {
+      const done = await tx`
+        update event_jobs set status = 'DONE', last_error_code = null, last_error_message = null
+        where ${claimed(tx, job, workerId)}`;
+      if (done.count !== 1) throw new ClaimLost();
+      return write(tx);
+    })
+    .catch((error: unknown) => {
+      if (error instanceof ClaimLost) return undefined;
+      throw error;
+    });
 }
+
+class ClaimLost extends Error {}
 
 export interface JobFailure {
   code: string;
@@ -137,7 +234,7 @@ export async function recordFailure(
     set status = ${status}, locked_at = null, locked_by = null,
         next_run_at = now() + make_interval(secs => ${delay}),
         last_error_code = ${code}, last_error_message = ${text}
-    where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts} and status = 'PROCESSING'`;
+    where ${claimed(sql, job, workerId)}`;
   return result.count === 1 ? status : undefined;
 }
 
@@ -146,7 +243,7 @@ export async function releaseJob(sql: Sql, job: JobRow, workerId: string): Promi
   const result = await sql`
     update event_jobs
     set status = 'PENDING', locked_at = null, locked_by = null, attempts = greatest(attempts - 1, 0), next_run_at = now()
-    where job_id = ${job.job_id} and locked_by = ${workerId} and attempts = ${job.attempts} and status = 'PROCESSING'`;
+    where ${claimed(sql, job, workerId)}`;
   return result.count === 1;
 }
 

@@ -16,24 +16,18 @@ import type { ExtractionInput, Extractor, SourceChunk } from '../extraction/type
 import { log } from '../log.js';
 import { replaceRevisionEvents } from '../store/events.js';
 import {
+  type ClaimedJob,
   claimJob,
+  completeJob,
   extendLease,
   failAbandonedJobs,
-  holdClaim,
   type JobFailure,
-  markDone,
   recordFailure,
   recordHeartbeat,
   releaseJob,
   removeHeartbeat,
 } from '../store/jobs.js';
-import {
-  findRevision,
-  JOB_CHANNEL,
-  type JobRow,
-  revisionChunks,
-  revisionContent,
-} from '../store/revisions.js';
+import { JOB_CHANNEL, type JobRow } from '../store/revisions.js';
 
 const logger = log.withTag('worker');
 
@@ -76,35 +70,33 @@ function toFailure(error: unknown): JobFailure {
   return { code: 'INTERNAL_ERROR', message: describeError(error), transient: true };
 }
 
-/** Loads what the extractor reads: the revision's metadata, text and pieces, from Postgres. */
-export async function loadExtractionInput(sql: Sql, job: JobRow): Promise<ExtractionInput> {
-  const revision = await findRevision(sql, job.artifact_uid, job.revision_id);
-  const content = revision ? await revisionContent(sql, job.artifact_uid, job.revision_id) : undefined;
-  if (revision === undefined || content === undefined) {
+/** What the extractor reads, from the revision the claim loaded. */
+export function extractionInput(claim: ClaimedJob): ExtractionInput {
+  const { job, revision } = claim;
+  if (revision === undefined) {
     throw new AppError(
       'ARTIFACT_MISSING',
       `revision ${job.revision_id} of ${job.artifact_uid} no longer exists`,
     );
   }
-  const rows = await revisionChunks(sql, job.artifact_uid, job.revision_id);
   const chunks: SourceChunk[] = revision.is_chunked
-    ? rows.map((row) => ({
+    ? revision.chunks.map((row) => ({
         chunkId: row.chunk_id,
         index: row.chunk_index,
         startChar: row.start_char,
         endChar: row.end_char,
         text: row.text,
       }))
-    : [{ chunkId: null, index: 0, startChar: 0, endChar: content.length, text: content }];
+    : [{ chunkId: null, index: 0, startChar: 0, endChar: revision.content.length, text: revision.content }];
   return {
-    artifactUid: revision.artifact_uid,
-    revisionId: revision.revision_id,
+    artifactUid: job.artifact_uid,
+    revisionId: job.revision_id,
     artifactType: revision.artifact_type,
     title: revision.title,
     author: revision.author,
     participants: revision.participants,
     ts: revision.source_ts,
-    content,
+    content: revision.content,
     chunks,
   };
 }
@@ -148,7 +140,8 @@ export function startWorker(options: WorkerOptions): Worker {
   const heartbeatTimer = setInterval(() => void beat(), heartbeatMs);
   heartbeatTimer.unref();
 
-  async function runJob(job: JobRow): Promise<void> {
+  async function runJob(claim: ClaimedJob): Promise<void> {
+    const { job } = claim;
     const started = performance.now();
     const fields = {
       job_id: job.job_id,
@@ -168,22 +161,18 @@ export function startWorker(options: WorkerOptions): Worker {
       return Math.round(seconds * 1000);
     };
     try {
-      const input = await loadExtractionInput(sql, job);
+      const input = extractionInput(claim);
       const extracted = await extractor.extract(input);
       const anchored = anchorEvents(extracted, input.chunks);
       if (state === 'stopped') throw new ClaimLost();
-      const written = await sql.begin(async (tx) => {
-        if (!(await holdClaim(tx, job, id))) throw new ClaimLost();
-        const count = await replaceRevisionEvents(
-          tx,
-          job.artifact_uid,
-          job.revision_id,
-          job.job_id,
-          anchored.events,
-        );
-        await markDone(tx, job);
-        return count;
-      });
+      const written = await completeJob(
+        sql,
+        job,
+        id,
+        (tx) => replaceRevisionEvents(tx, job.artifact_uid, job.revision_id, job.job_id, anchored.events),
+        anchored.events.length > 0,
+      );
+      if (written === undefined) throw new ClaimLost();
       stats.done++;
       const ms = finish('DONE', written);
       logger.info('Job done', {
@@ -229,7 +218,7 @@ export function startWorker(options: WorkerOptions): Worker {
   async function loop(): Promise<void> {
     let lastSweep = 0;
     while (state === 'running') {
-      let job: JobRow | undefined;
+      let claim: ClaimedJob | undefined;
       try {
         if (Date.now() - lastSweep > heartbeatMs) {
           lastSweep = Date.now();
@@ -238,13 +227,13 @@ export function startWorker(options: WorkerOptions): Worker {
             logger.warn(`Marked ${abandoned} abandoned job(s) FAILED after their last attempt`);
         }
         logger.debug('Polling for jobs...');
-        job = await claimJob(sql, id, leaseSeconds);
+        claim = await claimJob(sql, id, leaseSeconds);
       } catch (error) {
         logger.warn('Could not claim a job', { error: describeError(error) });
       }
-      if (job !== undefined) {
-        const promise = runJob(job);
-        current = { job, promise };
+      if (claim !== undefined) {
+        const promise = runJob(claim);
+        current = { job: claim.job, promise };
         await promise;
         current = undefined;
         continue;
