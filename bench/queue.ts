@@ -4,17 +4,19 @@
  *   npm run build && node dist/bench/queue.js [--quick]
  *
  * Throughput: N revisions (one short unchunked note each, as `artifact_ingest` stores it) are
- * seeded with SQL; W worker processes (bench/queue-worker.ts: the real `startWorker` loop with a
+ * seeded with SQL, next to a history of N finished jobs (a queue that has been working for a
+ * while, analyzed); W worker processes (bench/queue-worker.ts: the real `startWorker` loop with a
  * no-op extractor, LISTEN on) are started, warmed up on a small batch of jobs, and wait idle; then
  * the N jobs are inserted in one transaction with one NOTIFY, and we wait until none is PENDING or
  * PROCESSING. The time is taken on Postgres's clock, from just before that commit to the last
  * completion (`updated_at` of the last DONE job), so neither process start-up nor the 50 ms
  * completion poll is in the figure. The CPU time of the worker processes and of their Postgres
- * backends is read from /proc. W = 1, 2, 4, each on a fresh migrated database, for four variants:
- * the product's loop with durable commits (what ships), the same with `synchronous_commit = off`
- * set on the benchmark database for the workers' sessions (what the WAL flush of every commit
- * costs), and the bench-only two-statement loop of queue-worker.ts, durable and not (what the
- * round trips cost).
+ * backends is read from /proc. Each row has a fresh migrated database. Rows (see VARIANTS): the
+ * product as it is at W = 1, 2, 4; then, at W = 1 and 4, event_jobs_status_idx dropped (an index
+ * change tried in the benchmark database), and with it the workers' sessions at
+ * synchronous_commit = off (a database setting: what the WAL flush of each commit costs); last,
+ * one worker that starts on an empty queue (no history, statistics of an empty table), without
+ * and with plan_cache_mode = force_custom_plan.
  *
  * Pickup latency: with the same W workers idle, jobs are enqueued one at a time exactly as
  * `artifact_ingest` does (`writeRevision`: one transaction, revision + text + job + pg_notify),
@@ -25,10 +27,9 @@
  * few poll cycles), which is what NOTIFY buys.
  *
  * Step profile: one in-process loop on one connection that runs the worker's queries for each
- * job in turn (claim, load, completion) and times each step, plus two variants that show where
- * the time goes: the same with `synchronous_commit = off` (the share of WAL flushes) and a
- * prototype that claims and loads in one statement and completes in one (the share of round
- * trips). The prototype lives in bench/queue-worker.ts only; src/ is unchanged.
+ * job in turn (claimJob, which claims and loads; completeJob) and times each, durable and with
+ * `synchronous_commit = off` (the share of the WAL flushes). src/ is never changed: every
+ * alternative is a setting or an index change inside the benchmark's own database.
  *
  * Everything is bounded: every wait has a deadline, worker processes are stopped (SIGTERM, then
  * SIGKILL) and databases dropped in `finally`, and a worker exits by itself when its parent goes.
@@ -38,23 +39,18 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Sql } from '../src/db/connect.js';
-import { connect } from '../src/db/connect.js';
+import { connect, type Sql } from '../src/db/connect.js';
+import { anchorEvents } from '../src/extraction/anchor.js';
 import { replaceRevisionEvents } from '../src/store/events.js';
-import { claimJob, holdClaim, markDone } from '../src/store/jobs.js';
-import {
-  findRevision,
-  JOB_CHANNEL,
-  type NewRevision,
-  revisionChunks,
-  revisionContent,
-  writeRevision,
-} from '../src/store/revisions.js';
+import { claimJob, completeJob } from '../src/store/jobs.js';
+import { JOB_CHANNEL, type NewRevision, writeRevision } from '../src/store/revisions.js';
+import { extractionInput } from '../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
-import { claimAndLoad, completeWithoutEvents } from './queue-worker.js';
+import { noopExtractor } from './queue-worker.js';
 import {
   type BenchOptions,
   type BenchResult,
+  cleanupOnInterrupt,
   isMainModule,
   mean,
   percentile,
@@ -85,25 +81,48 @@ const QUICK: Sizes = { jobs: 1000, pickupNotify: 50, pickupPoll: 20, profileJobs
 /** Jobs per worker run before the measured batch, so JIT warm-up is not in the figure. */
 const WARMUP_JOBS_PER_WORKER = 100;
 
-type Loop = 'current' | 'prototype';
-
 interface Variant {
-  loop: Loop;
   asyncCommit: boolean;
-  /** Also measure pickup latency (the product's loop with durable commits only). */
-  pickup: boolean;
+  /**
+   * Drops event_jobs_status_idx in the benchmark database (a prototype of an index change).
+   * With a history of DONE jobs analyzed before a burst, the statistics say PENDING is rare,
+   * and the claim's plan reads every PENDING entry of that index and sorts them (a cost that
+   * grows with the backlog) instead of the first entry of event_jobs_pending_idx.
+   */
+  dropStatusIndex?: boolean;
+  /**
+   * No history: the workers start (and warm up) on an empty, analyzed queue before the burst.
+   * Each worker connection then prepares its claim statement while event_jobs has a page or
+   * two, and after five executions Postgres may keep a generic plan built for that size (a
+   * sequential scan), which it reuses for the burst until an ANALYZE invalidates it.
+   */
+  coldStart?: boolean;
+  /** plan_cache_mode = force_custom_plan for the workers' sessions (a database setting). */
+  customPlans?: boolean;
+  /** Also measure pickup latency (the product as it is only). */
+  pickup?: boolean;
+  workers: readonly number[];
 }
 
+/**
+ * The product as it is at 1, 2 and 4 workers; then the proposals one on top of the other at 1
+ * and 4 workers; then the cold start, without and with custom plans.
+ */
 const VARIANTS: Variant[] = [
-  { loop: 'current', asyncCommit: false, pickup: true },
-  { loop: 'current', asyncCommit: true, pickup: false },
-  { loop: 'prototype', asyncCommit: false, pickup: false },
-  { loop: 'prototype', asyncCommit: true, pickup: false },
+  { asyncCommit: false, pickup: true, workers: WORKER_COUNTS },
+  { asyncCommit: false, dropStatusIndex: true, workers: [1, 4] },
+  { asyncCommit: true, dropStatusIndex: true, workers: [1, 4] },
+  { asyncCommit: false, coldStart: true, workers: [1] },
+  { asyncCommit: false, coldStart: true, customPlans: true, workers: [1] },
 ];
 
 function variantName(variant: Variant): string {
-  const loop = variant.loop === 'current' ? 'startWorker (src)' : 'prototype: 2 statements/job';
-  return `${loop}, ${variant.asyncCommit ? 'synchronous_commit off' : 'durable commits'}`;
+  const parts = ['startWorker (src)'];
+  if (variant.dropStatusIndex) parts.push('event_jobs_status_idx dropped');
+  if (variant.asyncCommit) parts.push('synchronous_commit off');
+  if (variant.coldStart) parts.push('cold start on an empty queue');
+  if (variant.customPlans) parts.push('plan_cache_mode force_custom_plan');
+  return parts.join(' + ');
 }
 
 // --- worker processes ----------------------------------------------------------------------
@@ -135,7 +154,7 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 async function startWorkers(
   db: TestDatabase,
   count: number,
-  options: { listen: boolean; tag: string; loop: Loop },
+  options: { listen: boolean; tag: string },
 ): Promise<WorkerPool> {
   const children: Array<{ id: string; child: ChildProcess; stderr: string[]; stopping: boolean }> = [];
   const pool: WorkerPool = {
@@ -176,7 +195,6 @@ async function startWorkers(
           JOB_LEASE_SECONDS: String(LEASE_SECONDS),
           LOG_LEVEL: 'WARN',
           BENCH_LISTEN: options.listen ? '1' : '0',
-          BENCH_LOOP: options.loop,
         },
         stdio: ['pipe', 'ignore', 'pipe'],
       });
@@ -186,6 +204,7 @@ async function startWorkers(
         entry.stderr.push(chunk);
         if (entry.stderr.length > 50) entry.stderr.shift();
       });
+      child.on('error', (error) => entry.stderr.push(`spawn failed: ${error.message}`));
       children.push(entry);
       pool.ids.push(id);
       if (child.pid !== undefined) pool.pids.push(child.pid);
@@ -224,6 +243,20 @@ async function seedRevisions(sql: Sql, count: number, sourceSystem: string, firs
     select artifact_uid, revision_id,
            'Note ' || source_id || ': Alice will send the pricing review to Bob by Friday; the team decided to ship the beta.'
     from artifact_revision where source_system = ${sourceSystem}`;
+}
+
+/**
+ * A queue that has been working for a while: `count` finished jobs (DONE, with their revisions).
+ * Claiming must not get slower with them (SPEC 4.2: partial indexes), and with them the
+ * statistics describe a table of some size, as they do in production.
+ */
+async function seedHistory(sql: Sql, count: number, firstId: number): Promise<void> {
+  await seedRevisions(sql, count, 'bench-history', firstId);
+  await sql`
+    insert into event_jobs (artifact_uid, revision_id, status, attempts, locked_at, locked_by, next_run_at, created_at)
+    select artifact_uid, revision_id, 'DONE', 1, now() - interval '1 hour', 'bench-history',
+           now() - interval '2 hours', now() - interval '2 hours'
+    from artifact_revision where source_system = 'bench-history'`;
 }
 
 function randomHex16(): string {
@@ -436,51 +469,31 @@ function recorder(steps: readonly string[]) {
 }
 
 /**
- * The worker's per-job queries, in order, on one connection, each timed: the store functions the
- * worker calls (claimJob: 2 statements; loadExtractionInput: 3; the completion: BEGIN, holdClaim,
- * delete of the old events, markDone, COMMIT). Processes at most `limit` jobs.
+ * The worker's per-job queries, in order, on one connection, each timed: the store functions
+ * `startWorker` calls (claimJob: one statement that claims and loads the revision; the no-op
+ * extraction; completeJob without events: one guarded statement). At most `limit` jobs.
  */
-async function profileCurrent(sql: Sql, limit: number): Promise<StepTimes> {
+async function profileWorkerQueries(sql: Sql, limit: number): Promise<StepTimes> {
   const workerId = 'profile';
-  const { times, timed } = recorder([
-    'claim',
-    'load revision',
-    'load content',
-    'load chunks',
-    'complete (tx)',
-  ]);
+  const { times, timed } = recorder(['claim + load (claimJob)', 'complete (completeJob)']);
   for (let n = 0; n < limit; n++) {
     const t = performance.now();
-    const job = await claimJob(sql, workerId, LEASE_SECONDS);
-    if (job === undefined) break;
-    times.get('claim')!.push(performance.now() - t);
-    const revision = await timed('load revision', () => findRevision(sql, job.artifact_uid, job.revision_id));
-    await timed('load content', () => revisionContent(sql, job.artifact_uid, job.revision_id));
-    await timed('load chunks', () => revisionChunks(sql, job.artifact_uid, job.revision_id));
-    if (revision === undefined) throw new Error(`seeded revision ${job.revision_id} is missing`);
-    await timed('complete (tx)', () =>
-      sql.begin(async (tx) => {
-        if (!(await holdClaim(tx, job, workerId))) throw new Error('lost a claim in a single-worker profile');
-        await replaceRevisionEvents(tx, job.artifact_uid, job.revision_id, job.job_id, []);
-        await markDone(tx, job);
-      }),
+    const claim = await claimJob(sql, workerId, LEASE_SECONDS);
+    if (claim === undefined) break;
+    times.get('claim + load (claimJob)')!.push(performance.now() - t);
+    const input = extractionInput(claim);
+    const anchored = anchorEvents(await noopExtractor.extract(input), input.chunks);
+    const written = await timed('complete (completeJob)', () =>
+      completeJob(
+        sql,
+        claim.job,
+        workerId,
+        (tx) =>
+          replaceRevisionEvents(tx, claim.job.artifact_uid, claim.job.revision_id, claim.job.job_id, []),
+        anchored.events.length > 0,
+      ),
     );
-  }
-  return times;
-}
-
-/** The bench-only two-statement loop of queue-worker.ts (`claimAndLoad`, `completeWithoutEvents`), timed. */
-async function profileFused(sql: Sql, limit: number): Promise<StepTimes> {
-  const workerId = 'profile';
-  const { times, timed } = recorder(['claim + load', 'complete']);
-  for (let n = 0; n < limit; n++) {
-    const t = performance.now();
-    const claimed = await claimAndLoad(sql, workerId, LEASE_SECONDS);
-    if (claimed === undefined) break;
-    times.get('claim + load')!.push(performance.now() - t);
-    if (!(await timed('complete', () => completeWithoutEvents(sql, claimed.job, workerId)))) {
-      throw new Error('lost a claim in a single-worker profile');
-    }
+    if (written === undefined) throw new Error('lost a claim in a single-worker profile');
   }
   return times;
 }
@@ -503,6 +516,7 @@ async function profileVariant(
 ): Promise<ProfileRun> {
   const warmup = Math.min(200, Math.ceil(jobs / 5));
   const db = await createTestDatabase();
+  const unregister = cleanupOnInterrupt(() => db.drop());
   const sql = connect(db.url, { max: 1, applicationName: 'bench-queue-profile' });
   try {
     await seedRevisions(db.sql, jobs + warmup, 'bench-throughput');
@@ -523,6 +537,7 @@ async function profileVariant(
   } finally {
     await sql.end({ timeout: 2 });
     await db.drop();
+    unregister();
   }
 }
 
@@ -553,27 +568,24 @@ async function runProfile(jobs: number): Promise<BenchResult> {
       'node CPU ms/job': run.cpuMs / run.jobs,
     });
   };
-  const current = { claim: 2, 'load revision': 1, 'load content': 1, 'load chunks': 1, 'complete (tx)': 5 };
-  const fused = { 'claim + load': 1, complete: 1 };
-  add('current', current, await profileVariant(jobs, profileCurrent, { asyncCommit: false }));
+  const roundTrips = { 'claim + load (claimJob)': 1, 'complete (completeJob)': 1 };
   add(
-    'current, synchronous_commit off',
-    current,
-    await profileVariant(jobs, profileCurrent, { asyncCommit: true }),
+    'durable commits',
+    roundTrips,
+    await profileVariant(jobs, profileWorkerQueries, { asyncCommit: false }),
   );
-  add('prototype: 2 statements', fused, await profileVariant(jobs, profileFused, { asyncCommit: false }));
   add(
-    'prototype: 2 statements, synchronous_commit off',
-    fused,
-    await profileVariant(jobs, profileFused, { asyncCommit: true }),
+    'synchronous_commit off',
+    roundTrips,
+    await profileVariant(jobs, profileWorkerQueries, { asyncCommit: true }),
   );
   return {
     name: `Queue: where a job's time goes (one connection, in-process, ${jobs} jobs per variant)`,
     rows,
     notes: [
-      "The worker's queries for each job, in order, on one connection, without worker processes; jobs/s is for that one connection.",
-      '`synchronous_commit off` (a session setting here) shows what the WAL flushes at each commit (claim, completion) cost.',
-      'The prototype (`claimAndLoad`, `completeWithoutEvents` in bench/queue-worker.ts, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.',
+      "The worker's queries for each job, in order, on one connection, without worker processes; jobs/s is for that one connection. The backlog is in place and analyzed before the loop starts, so the claim reads event_jobs_pending_idx.",
+      '`synchronous_commit off` (a session setting here) shows what the WAL flush at each of the two commits (claim, completion) costs.',
+      'node CPU: this process, per job, over the timed jobs (postgres.js, the no-op extraction and anchoring).',
     ],
   };
 }
@@ -586,15 +598,22 @@ async function runForWorkers(
   variant: Variant,
 ): Promise<{ throughput: Record<string, string | number>; pickup: Array<Record<string, string | number>> }> {
   const db = await createTestDatabase();
+  const unregister = cleanupOnInterrupt(() => db.drop());
   let pool: WorkerPool | undefined;
   try {
+    const warmup = workers * WARMUP_JOBS_PER_WORKER;
     await seedRevisions(db.sql, sizes.jobs, 'bench-throughput');
-    await seedRevisions(db.sql, workers * WARMUP_JOBS_PER_WORKER, 'bench-warmup', sizes.jobs + 1);
+    await seedRevisions(db.sql, warmup, 'bench-warmup', sizes.jobs + 1);
+    if (!variant.coldStart) await seedHistory(db.sql, sizes.jobs, sizes.jobs + warmup + 1);
+    if (variant.dropStatusIndex) await db.sql`drop index event_jobs_status_idx`;
     await db.sql`analyze`;
     // A database setting reaches the sessions opened after it: the workers', not this pool's
     // (already connected), so jobs are still enqueued with durable commits.
     if (variant.asyncCommit) await db.sql.unsafe(`alter database "${db.name}" set synchronous_commit = off`);
-    pool = await startWorkers(db, workers, { listen: true, tag: 'listen', loop: variant.loop });
+    if (variant.customPlans) {
+      await db.sql.unsafe(`alter database "${db.name}" set plan_cache_mode = force_custom_plan`);
+    }
+    pool = await startWorkers(db, workers, { listen: true, tag: 'listen' });
     const result = await measureThroughput(db, pool, sizes.jobs);
     const rate = result.done / result.seconds;
     const perJob = (ms: number | undefined) => (ms === undefined ? '' : ms / result.done);
@@ -622,7 +641,7 @@ async function runForWorkers(
       pickupRow(workers, 'NOTIFY', await measurePickup(db.sql, pool, sizes.pickupNotify, NOTIFY_SPACING_MS)),
     ];
     await pool.stop();
-    pool = await startWorkers(db, workers, { listen: false, tag: 'poll', loop: variant.loop });
+    pool = await startWorkers(db, workers, { listen: false, tag: 'poll' });
     pickup.push(
       pickupRow(
         workers,
@@ -634,6 +653,7 @@ async function runForWorkers(
   } finally {
     await pool?.stop();
     await db.drop();
+    unregister();
   }
 }
 
@@ -642,7 +662,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
   const throughputRows: Array<Record<string, string | number>> = [];
   const pickupRows: Array<Record<string, string | number>> = [];
   for (const variant of VARIANTS) {
-    for (const workers of WORKER_COUNTS) {
+    for (const workers of variant.workers) {
       const { throughput, pickup } = await runForWorkers(workers, sizes, variant);
       throughputRows.push(throughput);
       pickupRows.push(...pickup);
@@ -654,10 +674,12 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
       name: `Queue throughput, no-op extractor (${sizes.jobs} jobs)`,
       rows: throughputRows,
       notes: [
-        `Worker processes (bench/queue-worker.ts) with a no-op extractor, LOG_LEVEL=WARN, each warmed up on ${WARMUP_JOBS_PER_WORKER} jobs first; a fresh database per row.`,
+        `Worker processes (bench/queue-worker.ts) with a no-op extractor, LOG_LEVEL=WARN, each warmed up on ${WARMUP_JOBS_PER_WORKER} jobs first; a fresh database per row, with a history of ${sizes.jobs} DONE jobs (analyzed) except on a cold start.`,
         "Seconds on Postgres's clock: from just before the commit that enqueues every job (one NOTIFY) to the last completion.",
         "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends. The ceiling is what the cores would allow at that cost if nothing else ran (the WAL writer, Postgres's background work and the machine's other load are not counted).",
-        "`synchronous_commit off`: a setting of the benchmark database for the workers' sessions, to show what the WAL flush of each commit costs. The prototype loop (queue-worker.ts, not in src/) claims and loads in one statement and completes a job without events in one guarded statement.",
+        'event_jobs_status_idx dropped: DROP INDEX in the benchmark database. With the history analyzed before the burst, statistics say PENDING is rare and the claim reads every PENDING entry of that index and sorts them, a cost that grows with the backlog; without it the claim reads the head of event_jobs_pending_idx.',
+        "`synchronous_commit off`: a setting of the benchmark database for the workers' sessions, to show what the WAL flush of each commit costs.",
+        'Cold start: no history and the statistics of an empty table while the workers warm up, so each prepared claim statement may keep a generic plan made for a tiny table (a sequential scan) for the whole burst; force_custom_plan (a database setting for the workers here) plans every claim for the table as it is.',
         `Target: >= ${THROUGHPUT_TARGET} jobs/s with 4 workers on 2 cores.`,
       ],
     },

@@ -78,11 +78,33 @@ export function isMainModule(moduleUrl: string): boolean {
   return script !== undefined && resolve(script) === fileURLToPath(moduleUrl);
 }
 
+const interruptCleanups = new Set<() => Promise<void>>();
+
+/**
+ * Registers work to do if the script is interrupted (SIGINT/SIGTERM) before it finishes, such as
+ * dropping the benchmark's database: `finally` blocks do not run when a signal ends the process.
+ * Returns the function that unregisters it (call it in the same `finally`).
+ */
+export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
+  interruptCleanups.add(cleanup);
+  return () => interruptCleanups.delete(cleanup);
+}
+
+async function interrupted(signal: NodeJS.Signals): Promise<void> {
+  process.stderr.write(`bench: ${signal}, cleaning up\n`);
+  const deadline = new Promise<void>((resolveDeadline) => setTimeout(resolveDeadline, 10_000).unref());
+  await Promise.race([Promise.allSettled([...interruptCleanups].map((cleanup) => cleanup())), deadline]);
+  process.exit(130);
+}
+
 /**
  * Runs a bench module as a script: `node dist/bench/<name>.js [--quick]`. Prints every table;
- * a failure is printed and sets exit code 1.
+ * a failure is printed and sets exit code 1. On SIGINT/SIGTERM the registered cleanups run
+ * (worker processes of the queue bench stop by themselves when their parent goes).
  */
 export async function runAsScript(run: (options: BenchOptions) => Promise<BenchResult[]>): Promise<void> {
+  process.once('SIGINT', (signal) => void interrupted(signal));
+  process.once('SIGTERM', (signal) => void interrupted(signal));
   try {
     const results = await run({ quick: process.argv.includes('--quick') });
     for (const result of results) printTable(result);

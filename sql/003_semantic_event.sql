@@ -19,7 +19,10 @@ CREATE TABLE semantic_event (
   FOREIGN KEY (artifact_uid, revision_id) REFERENCES artifact_revision ON DELETE CASCADE
 );
 
-CREATE INDEX semantic_event_narrative_idx ON semantic_event USING gin (narrative_tsv);
+-- fastupdate off: workers insert events all the time, and with the default pending list every
+-- search between two vacuums scanned the unmerged entries (natural-language search at 100k
+-- events: 101 ms p50 before a vacuum, 5 ms with fastupdate off). Inserts pay about 50 % more.
+CREATE INDEX semantic_event_narrative_idx ON semantic_event USING gin (narrative_tsv) WITH (fastupdate = off);
 CREATE INDEX semantic_event_category_time_idx ON semantic_event (category, event_time DESC NULLS LAST);
 CREATE INDEX semantic_event_time_idx ON semantic_event (event_time DESC NULLS LAST, created_at DESC);
 CREATE INDEX semantic_event_revision_idx ON semantic_event (artifact_uid, revision_id);

@@ -13,10 +13,10 @@ import { type ChromaServer, startChromaServer } from './chroma/server.js';
 import type { Config } from './config.js';
 import { openPglite } from './db/pglite.js';
 import { AppError } from './errors.js';
-import { log } from './log.js';
+import { taggedLogger } from './log.js';
 import { isAlive, type RuntimeInfo, runtimeFile } from './runtime.js';
 
-const logger = log.withTag('embedded');
+const logger = taggedLogger('embedded');
 
 export interface EmbeddedServices {
   databaseUrl: string | undefined;

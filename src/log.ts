@@ -82,7 +82,21 @@ export const log: ConsolaInstance = createConsola({
   reporters: [process.stderr.isTTY ? textReporter : jsonReporter],
 });
 
+const tagged: ConsolaInstance[] = [];
+
+/**
+ * A logger for one area (`server`, `worker`, ...). consola copies the level into a tagged
+ * instance when it is made, and modules make theirs when they load, possibly before the level
+ * is configured; so every tagged instance is kept here and follows `configureLogging`.
+ */
+export function taggedLogger(tag: string): ConsolaInstance {
+  const instance = log.withTag(tag);
+  tagged.push(instance);
+  return instance;
+}
+
 /** Sets the level from the configuration; call once at start. */
 export function configureLogging(level: LogLevel): void {
   log.level = CONSOLA_LEVELS[level];
+  for (const instance of tagged) instance.level = CONSOLA_LEVELS[level];
 }

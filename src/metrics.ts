@@ -7,10 +7,10 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from './db/connect.js';
-import { log } from './log.js';
+import { taggedLogger } from './log.js';
 import type { McpHooks } from './mcp/server.js';
 
-const logger = log.withTag('metrics');
+const logger = taggedLogger('metrics');
 
 export interface Metrics {
   hooks: McpHooks;

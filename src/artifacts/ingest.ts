@@ -13,7 +13,7 @@ import type { ChromaRecord, RecordMetadata, StoredRecord } from '../chroma/store
 import { chunkText } from '../chunking.js';
 import { embeddingMetadata } from '../embedding/embedder.js';
 import { AppError, describeError } from '../errors.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 import type { Services } from '../services.js';
 import {
   type ChunkRow,
@@ -27,7 +27,7 @@ import {
 } from '../store/revisions.js';
 import { artifactIdOf, artifactUidOf, chunkIdOf, revisionIdOf, sha256Hex } from './ids.js';
 
-const logger = log.withTag('ingest');
+const logger = taggedLogger('ingest');
 
 export interface IngestInput {
   artifact_type: string;

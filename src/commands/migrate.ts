@@ -2,9 +2,9 @@ import type { Config } from '../config.js';
 import { connect } from '../db/connect.js';
 import { MigrationError, migrate, migrationStatus } from '../db/migrate.js';
 import { describeError } from '../errors.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 
-const logger = log.withTag('migrate');
+const logger = taggedLogger('migrate');
 
 /** `memory migrate [--status]`; returns the exit code. */
 export async function runMigrateCommand(config: Config, options: { statusOnly: boolean }): Promise<number> {

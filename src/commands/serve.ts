@@ -14,7 +14,7 @@ import { createEmbedder } from '../embedding/index.js';
 import { createExtractor } from '../extraction/index.js';
 import { healthReport } from '../health.js';
 import { createApp } from '../http/app.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 import { createMcpServer } from '../mcp/server.js';
 import { createMetrics } from '../metrics.js';
 import { chromaUrl } from '../runtime.js';
@@ -22,7 +22,7 @@ import type { Services } from '../services.js';
 import { TOOLS } from '../tools/index.js';
 import { startWorker, type Worker } from '../worker/worker.js';
 
-const logger = log.withTag('server');
+const logger = taggedLogger('server');
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:3000 */

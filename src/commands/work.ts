@@ -1,13 +1,13 @@
 /** `memory work`: a polling extraction worker against EVENTS_DB_DSN. */
 import type { Config } from '../config.js';
-import { connect } from '../db/connect.js';
+import { connect, WORKER_SESSION } from '../db/connect.js';
 import { migrate } from '../db/migrate.js';
 import { createExtractor } from '../extraction/index.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 import { startWorker } from '../worker/worker.js';
 import { stopOnSignals } from './serve.js';
 
-const logger = log.withTag('worker');
+const logger = taggedLogger('worker');
 
 export async function runWorkCommand(config: Config, options: { graceMs: number }): Promise<void> {
   if (config.databaseUrl === undefined) {
@@ -16,7 +16,11 @@ export async function runWorkCommand(config: Config, options: { graceMs: number 
     );
     process.exit(2);
   }
-  const sql = connect(config.databaseUrl, { max: 3, applicationName: `memory-worker ${config.worker.id}` });
+  const sql = connect(config.databaseUrl, {
+    max: 3,
+    applicationName: `memory-worker ${config.worker.id}`,
+    settings: WORKER_SESSION,
+  });
   try {
     // Idempotent and serialised by an advisory lock: a worker started before `memory migrate`
     // finished waits for it instead of failing on a missing table.

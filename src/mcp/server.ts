@@ -11,11 +11,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { AppError } from '../errors.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 import type { Services } from '../services.js';
 import { parseToolInput, type Tool } from '../tools/registry.js';
 
-const logger = log.withTag('mcp');
+const logger = taggedLogger('mcp');
 
 export const SERVER_INFO = { name: 'memory', version: '0.1.0' };
 

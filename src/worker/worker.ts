@@ -13,7 +13,7 @@ import type { Sql } from '../db/connect.js';
 import { AppError, describeError, networkErrorCode } from '../errors.js';
 import { anchorEvents } from '../extraction/anchor.js';
 import type { ExtractionInput, Extractor, SourceChunk } from '../extraction/types.js';
-import { log } from '../log.js';
+import { taggedLogger } from '../log.js';
 import { replaceRevisionEvents } from '../store/events.js';
 import {
   type ClaimedJob,
@@ -29,7 +29,7 @@ import {
 } from '../store/jobs.js';
 import { JOB_CHANNEL, type JobRow } from '../store/revisions.js';
 
-const logger = log.withTag('worker');
+const logger = taggedLogger('worker');
 
 export interface WorkerOptions {
   config: Config;
@@ -128,9 +128,11 @@ export function startWorker(options: WorkerOptions): Worker {
   const beat = async () => {
     try {
       await recordHeartbeat(sql, { id, hostname: hostname(), pid: process.pid, ...stats });
-      if (current !== undefined && !(await extendLease(sql, current.job, id))) {
+      const inHand = current;
+      // The job may finish while the lease is extended: only a job still in hand was lost.
+      if (inHand !== undefined && !(await extendLease(sql, inHand.job, id)) && current === inHand) {
         logger.warn('Lost the claim on a job in hand; its result will be discarded', {
-          job_id: current.job.job_id,
+          job_id: inHand.job.job_id,
         });
       }
     } catch (error) {
