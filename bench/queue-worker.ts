@@ -12,7 +12,7 @@
  * benchmark that crashes or is interrupted never leaves workers behind.
  */
 import { loadConfig } from '../src/config.js';
-import { connect } from '../src/db/connect.js';
+import { connect, WORKER_SESSION } from '../src/db/connect.js';
 import type { Extractor } from '../src/extraction/types.js';
 import { configureLogging } from '../src/log.js';
 import { isMainModule } from './result.js';
@@ -34,8 +34,14 @@ async function main(): Promise<void> {
   const { startWorker } = await import('../src/worker/worker.js');
   if (config.databaseUrl === undefined)
     throw new Error('EVENTS_DB_DSN is not set: expected a postgres:// URL');
-  // The pool of `memory work` (3 connections; LISTEN takes one more of its own).
-  const sql = connect(config.databaseUrl, { max: 3, applicationName: `bench-worker ${config.worker.id}` });
+  // The pool of `memory work` (3 connections; LISTEN takes one more of its own), with its session
+  // settings; BENCH_DURABLE=1 keeps commits waiting for their WAL flush, to show what that costs.
+  const sql = connect(config.databaseUrl, {
+    max: 3,
+    applicationName: `bench-worker ${config.worker.id}`,
+    settings:
+      process.env.BENCH_DURABLE === '1' ? { ...WORKER_SESSION, synchronous_commit: 'on' } : WORKER_SESSION,
+  });
   const worker = startWorker({
     config,
     sql,

@@ -12,11 +12,9 @@
  * completion (`updated_at` of the last DONE job), so neither process start-up nor the 50 ms
  * completion poll is in the figure. The CPU time of the worker processes and of their Postgres
  * backends is read from /proc. Each row has a fresh migrated database. Rows (see VARIANTS): the
- * product as it is at W = 1, 2, 4; then, at W = 1 and 4, event_jobs_status_idx dropped (an index
- * change tried in the benchmark database), and with it the workers' sessions at
- * synchronous_commit = off (a database setting: what the WAL flush of each commit costs); last,
- * one worker that starts on an empty queue (no history, statistics of an empty table), without
- * and with plan_cache_mode = force_custom_plan.
+ * product as `memory work` runs (its session settings, WORKER_SESSION) at W = 1, 2, 4; then 4
+ * workers whose commits wait for the WAL flush (what synchronous_commit off buys); last, one
+ * worker that starts on an empty queue (no history, statistics of an empty table).
  *
  * Pickup latency: with the same W workers idle, jobs are enqueued one at a time exactly as
  * `artifact_ingest` does (`writeRevision`: one transaction, revision + text + job + pg_notify),
@@ -82,47 +80,31 @@ const QUICK: Sizes = { jobs: 1000, pickupNotify: 50, pickupPoll: 20, profileJobs
 const WARMUP_JOBS_PER_WORKER = 100;
 
 interface Variant {
-  asyncCommit: boolean;
-  /**
-   * Drops event_jobs_status_idx in the benchmark database (a prototype of an index change).
-   * With a history of DONE jobs analyzed before a burst, the statistics say PENDING is rare,
-   * and the claim's plan reads every PENDING entry of that index and sorts them (a cost that
-   * grows with the backlog) instead of the first entry of event_jobs_pending_idx.
-   */
-  dropStatusIndex?: boolean;
   /**
    * No history: the workers start (and warm up) on an empty, analyzed queue before the burst.
-   * Each worker connection then prepares its claim statement while event_jobs has a page or
-   * two, and after five executions Postgres may keep a generic plan built for that size (a
-   * sequential scan), which it reuses for the burst until an ANALYZE invalidates it.
+   * Each worker connection prepares its claim statement while event_jobs has a page or two; the
+   * workers' plan_cache_mode = force_custom_plan keeps Postgres from reusing a generic plan
+   * built for that size (a sequential scan) for the whole burst.
    */
   coldStart?: boolean;
-  /** plan_cache_mode = force_custom_plan for the workers' sessions (a database setting). */
-  customPlans?: boolean;
+  /** The workers' commits wait for their WAL flush (synchronous_commit on), for contrast. */
+  durable?: boolean;
   /** Also measure pickup latency (the product as it is only). */
   pickup?: boolean;
   workers: readonly number[];
 }
 
-/**
- * The product as it is at 1, 2 and 4 workers; then the proposals one on top of the other at 1
- * and 4 workers; then the cold start, without and with custom plans.
- */
 const VARIANTS: Variant[] = [
-  { asyncCommit: false, pickup: true, workers: WORKER_COUNTS },
-  { asyncCommit: false, dropStatusIndex: true, workers: [1, 4] },
-  { asyncCommit: true, dropStatusIndex: true, workers: [1, 4] },
-  { asyncCommit: false, coldStart: true, workers: [1] },
-  { asyncCommit: false, coldStart: true, customPlans: true, workers: [1] },
+  { pickup: true, workers: WORKER_COUNTS },
+  { durable: true, workers: [4] },
+  { coldStart: true, workers: [1] },
 ];
 
 function variantName(variant: Variant): string {
-  const parts = ['startWorker (src)'];
-  if (variant.dropStatusIndex) parts.push('event_jobs_status_idx dropped');
-  if (variant.asyncCommit) parts.push('synchronous_commit off');
+  const parts = ['memory work sessions'];
+  if (variant.durable) parts.push('but synchronous_commit on');
   if (variant.coldStart) parts.push('cold start on an empty queue');
-  if (variant.customPlans) parts.push('plan_cache_mode force_custom_plan');
-  return parts.join(' + ');
+  return parts.join(', ');
 }
 
 // --- worker processes ----------------------------------------------------------------------
@@ -154,7 +136,7 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 async function startWorkers(
   db: TestDatabase,
   count: number,
-  options: { listen: boolean; tag: string },
+  options: { listen: boolean; tag: string; durable?: boolean },
 ): Promise<WorkerPool> {
   const children: Array<{ id: string; child: ChildProcess; stderr: string[]; stopping: boolean }> = [];
   const pool: WorkerPool = {
@@ -195,6 +177,7 @@ async function startWorkers(
           JOB_LEASE_SECONDS: String(LEASE_SECONDS),
           LOG_LEVEL: 'WARN',
           BENCH_LISTEN: options.listen ? '1' : '0',
+          BENCH_DURABLE: options.durable ? '1' : '0',
         },
         stdio: ['pipe', 'ignore', 'pipe'],
       });
@@ -605,15 +588,12 @@ async function runForWorkers(
     await seedRevisions(db.sql, sizes.jobs, 'bench-throughput');
     await seedRevisions(db.sql, warmup, 'bench-warmup', sizes.jobs + 1);
     if (!variant.coldStart) await seedHistory(db.sql, sizes.jobs, sizes.jobs + warmup + 1);
-    if (variant.dropStatusIndex) await db.sql`drop index event_jobs_status_idx`;
     await db.sql`analyze`;
-    // A database setting reaches the sessions opened after it: the workers', not this pool's
-    // (already connected), so jobs are still enqueued with durable commits.
-    if (variant.asyncCommit) await db.sql.unsafe(`alter database "${db.name}" set synchronous_commit = off`);
-    if (variant.customPlans) {
-      await db.sql.unsafe(`alter database "${db.name}" set plan_cache_mode = force_custom_plan`);
-    }
-    pool = await startWorkers(db, workers, { listen: true, tag: 'listen' });
+    pool = await startWorkers(db, workers, {
+      listen: true,
+      tag: 'listen',
+      durable: variant.durable === true,
+    });
     const result = await measureThroughput(db, pool, sizes.jobs);
     const rate = result.done / result.seconds;
     const perJob = (ms: number | undefined) => (ms === undefined ? '' : ms / result.done);
@@ -677,14 +657,13 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         `Worker processes (bench/queue-worker.ts) with a no-op extractor, LOG_LEVEL=WARN, each warmed up on ${WARMUP_JOBS_PER_WORKER} jobs first; a fresh database per row, with a history of ${sizes.jobs} DONE jobs (analyzed) except on a cold start.`,
         "Seconds on Postgres's clock: from just before the commit that enqueues every job (one NOTIFY) to the last completion.",
         "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends. The ceiling is what the cores would allow at that cost if nothing else ran (the WAL writer, Postgres's background work and the machine's other load are not counted).",
-        'event_jobs_status_idx dropped: DROP INDEX in the benchmark database. With the history analyzed before the burst, statistics say PENDING is rare and the claim reads every PENDING entry of that index and sorts them, a cost that grows with the backlog; without it the claim reads the head of event_jobs_pending_idx.',
-        "`synchronous_commit off`: a setting of the benchmark database for the workers' sessions, to show what the WAL flush of each commit costs.",
-        'Cold start: no history and the statistics of an empty table while the workers warm up, so each prepared claim statement may keep a generic plan made for a tiny table (a sequential scan) for the whole burst; force_custom_plan (a database setting for the workers here) plans every claim for the table as it is.',
+        "memory work sessions: synchronous_commit off and plan_cache_mode force_custom_plan (WORKER_SESSION in src/db/connect.ts); 'but synchronous_commit on' makes every commit wait for its WAL flush, to show what the setting buys.",
+        'Cold start: no history and the statistics of an empty table while the workers warm up.',
         `Target: >= ${THROUGHPUT_TARGET} jobs/s with 4 workers on 2 cores.`,
       ],
     },
     {
-      name: 'Queue pickup latency (enqueue to claim), startWorker (src)',
+      name: 'Queue pickup latency (enqueue to claim), memory work sessions',
       rows: pickupRows,
       notes: [
         `Jobs enqueued one at a time by \`writeRevision\` (as artifact_ingest does) to idle workers, ${NOTIFY_SPACING_MS} ms apart (${POLL_SPACING_MS} ms when polling); POLL_INTERVAL_MS=${POLL_INTERVAL_MS}.`,
