@@ -91,28 +91,57 @@ export function prepareLexicalQuery(query: string): { text: string; emphasised: 
  * the corpus aggregate ran once per candidate, and 1,028 chunks took 44 ms instead of 3.
  */
 /**
- * N and the average chunk length over the latest revisions, for BM25. Counting them scans every
- * latest chunk (about 20 ms at 10k artifacts, a third of a search), and they move slowly, so each
- * process reuses them for a few seconds. Their staleness shifts scores by a fraction of a percent.
+ * Corpus statistics for BM25: N and the average chunk length over the latest revisions, and the
+ * lexemes found in a large share of all chunks with that share (Postgres's own statistics of the
+ * tsvector column, `most_common_elems`, kept by autovacuum's ANALYZE). Counting N scans every
+ * latest chunk (about 20 ms at 10k artifacts), and all of it moves slowly, so each process reuses
+ * the figures for a few seconds; their staleness shifts scores by a fraction of a percent.
  */
 const STATS_TTL_MS = 10_000;
-const statsCache = new WeakMap<Sql, { at: number; value: Promise<{ n: number; avgdl: number }> }>();
 
-async function corpusStats(sql: Sql): Promise<{ n: number; avgdl: number }> {
+interface CorpusStats {
+  n: number;
+  avgdl: number;
+  commonLexemes: string[];
+  commonShares: number[];
+}
+
+const statsCache = new WeakMap<Sql, { at: number; value: Promise<CorpusStats> }>();
+
+async function corpusStats(sql: Sql): Promise<CorpusStats> {
   const cached = statsCache.get(sql);
   if (cached !== undefined && Date.now() - cached.at < STATS_TTL_MS) return cached.value;
-  const value = sql<{ n: number; avgdl: number | null }[]>`
-    select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl
+  const value = sql<{ n: number; avgdl: number | null; lexemes: string[] | null; shares: number[] | null }[]>`
+    select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl,
+           (select most_common_elems::text::text[] from pg_stats
+            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as lexemes,
+           (select most_common_elem_freqs from pg_stats
+            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as shares
     from artifact_chunk c
     join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-    where r.is_latest`.then(([row]) => ({
-    n: Math.max(1, row?.n ?? 0),
-    avgdl: Math.max(1, row?.avgdl ?? 1),
-  }));
+    where r.is_latest`.then(([row]) => {
+    const lexemes = row?.lexemes ?? [];
+    return {
+      n: Math.max(1, row?.n ?? 0),
+      avgdl: Math.max(1, row?.avgdl ?? 1),
+      commonLexemes: lexemes,
+      // most_common_elem_freqs ends with min, max and null share after the per-element ones.
+      commonShares: (row?.shares ?? []).slice(0, lexemes.length),
+    };
+  });
   statsCache.set(sql, { at: Date.now(), value });
   value.catch(() => statsCache.delete(sql));
   return value;
 }
+
+/**
+ * A query term found in more than this share of the chunks does not select candidates (it is
+ * still scored on the candidates the other terms select; when every term is that common, the
+ * rarest one selects). Such a term's idf is near zero, yet matching on it made BM25 read and
+ * score nearly every chunk: on a corpus of a few dozen words, where every term is common,
+ * hybrid_search took 235 ms p50 at 10k artifacts (docs/benchmarks.md).
+ */
+const COMMON_TERM_SHARE = 0.2;
 
 export async function lexicalSearch(
   sql: Sql,
@@ -139,12 +168,23 @@ export async function lexicalSearch(
       score: number;
     }[]
   >`
-    with terms as materialized (
-      -- OR of the query's lexemes, each quoted as a tsquery operand (quotes doubled,
-      -- backslashes escaped) so no lexeme can be read as an operator.
-      select array_agg(lexeme) as lexemes,
-             string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | ')::tsquery as tsquery
-      from unnest(to_tsvector('english', ${text}))
+    with common as materialized (
+      select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
+    ),
+    terms as materialized (
+      -- OR of the query's selective lexemes (or its rarest one when all are common), each quoted
+      -- as a tsquery operand (quotes doubled, backslashes escaped) so no lexeme can be read as an
+      -- operator; every lexeme of the query is scored.
+      select array_agg(q.lexeme) as lexemes,
+             coalesce(
+               string_agg(quoted, ' | ') filter (where coalesce(c.share, 0) <= ${COMMON_TERM_SHARE}),
+               (array_agg(quoted order by c.share nulls first))[1]
+             )::tsquery as tsquery
+      from unnest(to_tsvector('english', ${text})) q
+      left join common c on c.lexeme = q.lexeme
+      cross join lateral (
+        select '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
+      ) qq
     ),
     emphasised as materialized (
       select coalesce(array_agg(lexeme), '{}') as lexemes from unnest(to_tsvector('english', ${emphasised}))
@@ -170,7 +210,10 @@ export async function lexicalSearch(
       from matches m, unnest(m.hits) h
     ),
     document_frequency as materialized (
-      select lexeme, count(*)::float8 as df from occurrences group by lexeme
+      -- A common term matched only among the candidates: its share of the corpus is its df.
+      select o.lexeme, greatest(count(*)::float8, coalesce(max(c.share), 0) * ${stats.n}::float8) as df
+      from occurrences o left join common c on c.lexeme = o.lexeme
+      group by o.lexeme
     ),
     scored as (
       select m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index,
