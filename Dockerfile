@@ -46,6 +46,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# The empty PGlite cluster `npm run build` made: embedded mode's first start unpacks it instead
+# of running initdb (8 s).
+COPY --from=build /app/dist/pglite-template.tar.gz /app/dist/pglite-template.tar.gz.json ./dist/
 COPY package.json ./
 COPY bin ./bin
 COPY sql ./sql
