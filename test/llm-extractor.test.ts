@@ -10,6 +10,7 @@ import {
   toStrictJsonSchema,
 } from '../src/extraction/llm.js';
 import { CATEGORIES, type ExtractedEvent, type ExtractionInput } from '../src/extraction/types.js';
+import { rejection } from './helpers/assertions.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 
 const API_KEY = 'sk-test-secret-0123456789abcdef';
@@ -75,16 +76,6 @@ function everyObject(schema: unknown, check: (node: Record<string, unknown>) => 
   }
   for (const value of Object.values(node)) count += everyObject(value, check);
   return count;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 describe('toStrictJsonSchema', () => {

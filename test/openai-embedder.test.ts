@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { createOpenAIEmbedder, type OpenAIEmbedderOptions } from '../src/embedding/openai.js';
 import { AppError, type ErrorCode } from '../src/errors.js';
 import { redactSecrets, toAppError } from '../src/openai-errors.js';
+import { rejection } from './helpers/assertions.js';
 import { type FakeOpenAI, type Fault, fakeEmbedding, startFakeOpenAI } from './helpers/openai-server.js';
 
 const SECRET = 'sk-test-SECRET0123456789abcdefXYZ';
@@ -35,16 +36,6 @@ function everythingSaid(error: AppError): string {
     cause = cause.cause;
   }
   return parts.join('\n');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AppError, `expected an AppError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a rejection');
 }
 
 describe('OpenAI embedder', () => {

@@ -84,6 +84,8 @@ describe('memory work: jobs, events and evidence', () => {
     const [row] = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = ${jobId}`;
     return row!;
   };
+  const claimed = (jobId: string) =>
+    eventually(async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined), 10_000, 'claim');
   const waitStatus = (jobId: string, statuses: string[], what = statuses.join('/')) =>
     eventually(
       async () => {
@@ -395,11 +397,7 @@ describe('memory work: jobs, events and evidence', () => {
     const jobId = String(ingest.data.job_id);
     fake.queue('chat', { kind: 'hang' });
     const doomed = start('w-doomed');
-    await eventually(
-      async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined),
-      10_000,
-      'claim',
-    );
+    await claimed(jobId);
     await eventually(async () =>
       fake.requests.some((r) => r.path === 'chat' && JSON.stringify(r.body).includes('freeze the schema'))
         ? true
@@ -422,11 +420,7 @@ describe('memory work: jobs, events and evidence', () => {
     const jobId = String(ingest.data.job_id);
     fake.queue('chat', { kind: 'delay', ms: 800 });
     const worker = start('w-term');
-    await eventually(
-      async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined),
-      10_000,
-      'claim',
-    );
+    await claimed(jobId);
     worker.child.kill('SIGTERM');
     const exit = await worker.exited;
     assert.equal(exit.code, 0, worker.output());
@@ -446,11 +440,7 @@ describe('memory work: jobs, events and evidence', () => {
     fake.queue('chat', { kind: 'hang' });
     const worker = spawnWorker('w-term-slow', { ...workerEnv, OPENAI_TIMEOUT: '30' }, ['--grace-ms', '300']);
     workers.push(worker);
-    await eventually(
-      async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined),
-      10_000,
-      'claim',
-    );
+    await claimed(jobId);
     worker.child.kill('SIGTERM');
     const exit = await worker.exited;
     assert.equal(exit.code, 0, worker.output());
