@@ -135,13 +135,17 @@ async function corpusStats(sql: Sql): Promise<CorpusStats> {
 }
 
 /**
- * A query term found in more than this share of the chunks does not select candidates (it is
- * still scored on the candidates the other terms select; when every term is that common, the
- * rarest one selects). Such a term's idf is near zero, yet matching on it made BM25 read and
- * score nearly every chunk: on a corpus of a few dozen words, where every term is common,
- * hybrid_search took 235 ms p50 at 10k artifacts (docs/benchmarks.md).
+ * A query term found in more chunks than this (2 % of them, and at least 500) does not select
+ * candidates: it is still scored on the candidates its rarer companions select, and when every
+ * term is that common the rarest one selects. Such a term's idf is low, yet matching on it made
+ * BM25 read and score a large part of the corpus: hybrid_search p95 at 10k artifacts (MS MARCO
+ * passages stored about ten times) went from 61 ms to 39 ms with the sample's MRR@10 unchanged
+ * (docs/benchmarks.md). The floor of 500 chunks leaves small corpora, where every lexeme looks
+ * common to the statistics, searched on all their terms.
  */
-const COMMON_TERM_SHARE = 0.2;
+function commonShare(n: number): number {
+  return Math.max(0.02, 500 / n);
+}
 
 export async function lexicalSearch(
   sql: Sql,
@@ -177,7 +181,7 @@ export async function lexicalSearch(
       -- operator; every lexeme of the query is scored.
       select array_agg(q.lexeme) as lexemes,
              coalesce(
-               string_agg(quoted, ' | ') filter (where coalesce(c.share, 0) <= ${COMMON_TERM_SHARE}),
+               string_agg(quoted, ' | ') filter (where coalesce(c.share, 0) <= ${commonShare(stats.n)}),
                (array_agg(quoted order by c.share nulls first))[1]
              )::tsquery as tsquery
       from unnest(to_tsvector('english', ${text})) q
