@@ -52,7 +52,7 @@ COPY --from=build /app/dist/pglite-template.tar.gz /app/dist/pglite-template.tar
 COPY package.json ./
 COPY bin ./bin
 COPY sql ./sql
-# `memory` on PATH: bin/memory imports ../dist/src/cli.js, and Node resolves a symlinked main
+# `memory` on PATH: bin/memory imports ../dist/src/cli/main.js, and Node resolves a symlinked main
 # script to its real path, so the link works from any directory.
 RUN chmod 755 /app/bin/memory \
     && ln -s /app/bin/memory /usr/local/bin/memory \

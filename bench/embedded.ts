@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { freePort } from '../src/chroma/server.js';
+import { freePort } from '../src/embedded/chroma-server.js';
 import { startTestChroma } from '../test/helpers/chroma.js';
 import { BIN } from '../test/helpers/cli.js';
 import { createTestDatabase } from '../test/helpers/database.js';

@@ -34,8 +34,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
-import { connect, type Sql } from '../src/db/connect.js';
-import { CATEGORIES, type Category } from '../src/extraction/types.js';
+import { CATEGORIES, type Category } from '../src/domain/extraction/types.js';
+import { connect, type Sql } from '../src/store/connect.js';
 import { type EventView, searchEvents, withEvidence } from '../src/store/events.js';
 import { createTestDatabase } from '../test/helpers/database.js';
 import {

@@ -21,11 +21,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chunkText } from '../src/chunking.js';
-import { anchorEvents } from '../src/extraction/anchor.js';
-import { createRulesExtractor } from '../src/extraction/rules.js';
-import type { AnchoredEvent, Category, ExtractionInput, SourceChunk } from '../src/extraction/types.js';
-import { CATEGORIES } from '../src/extraction/types.js';
+import { anchorEvents } from '../src/domain/extraction/anchor.js';
+import { createRulesExtractor } from '../src/domain/extraction/rules/rules.js';
+import type {
+  AnchoredEvent,
+  Category,
+  ExtractionInput,
+  SourceChunk,
+} from '../src/domain/extraction/types.js';
+import { CATEGORIES } from '../src/domain/extraction/types.js';
+import { chunkText } from '../src/text/chunking.js';
 
 interface GroundTruthEvent {
   id: string;

@@ -12,9 +12,9 @@
  * benchmark that crashes or is interrupted never leaves workers behind.
  */
 import { loadConfig } from '../src/config.js';
-import { connect, WORKER_SESSION } from '../src/db/connect.js';
-import type { Extractor } from '../src/extraction/types.js';
+import type { Extractor } from '../src/domain/extraction/types.js';
 import { configureLogging } from '../src/log.js';
+import { connect, WORKER_SESSION } from '../src/store/connect.js';
 import { isMainModule } from './result.js';
 
 export const noopExtractor: Extractor = { name: 'rules', extract: async () => [] };

@@ -23,15 +23,18 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { connect, type Sql } from '../src/db/connect.js';
-import { migrate } from '../src/db/migrate.js';
+import { lexicalQuery } from '../src/domain/search/lexical-query.js';
+import { fuseRanks } from '../src/domain/search/rrf.js';
 import {
   createLocalEmbedder,
   DEFAULT_LOCAL_TUNING,
   LOCAL_EMBEDDING_DIMENSIONS,
   type LocalEmbedderTuning,
-} from '../src/embedding/local.js';
-import { lexicalSearch } from '../src/search/lexical.js';
+} from '../src/providers/local-embedder.js';
+import { connect, type Sql } from '../src/store/connect.js';
+import { lexicalSearch } from '../src/store/lexical.js';
+import { migrate } from '../src/store/migrate.js';
+import { percentile } from './result.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -143,28 +146,21 @@ async function insertArtifacts(sql: Sql, items: { sourceId: string; text: string
 
 // --- scoring --------------------------------------------------------------------------------
 
-/** Weighted reciprocal-rank fusion; ties broken by uid so the order is deterministic. */
-function rrf(lists: readonly { ranking: Ranking; weight: number }[], k: number): Ranking {
-  const scores = new Map<string, number>();
-  for (const { ranking, weight } of lists) {
-    ranking.forEach((uid, index) => {
-      scores.set(uid, (scores.get(uid) ?? 0) + weight / (k + index + 1));
-    });
-  }
-  return [...scores.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([uid]) => uid);
-}
-
-/** Fuses, query by query, several channels (each a ranking per query). */
+/** Fuses, query by query, several channels (each a ranking per query) with the product's RRF. */
 function fuse(
   channels: readonly { rankings: Ranking[]; weight?: number }[],
   k: number,
   depth: number,
 ): Ranking[] {
   return sample.queries.map((_, q) =>
-    rrf(
-      channels.map((c) => ({ ranking: (c.rankings[q] ?? []).slice(0, depth), weight: c.weight ?? 1 })),
+    fuseRanks(
+      channels.map((c, i) => ({
+        name: String(i),
+        keys: (c.rankings[q] ?? []).slice(0, depth),
+        weight: c.weight ?? 1,
+      })),
       k,
-    ),
+    ).map((fused) => fused.key),
   );
 }
 
@@ -223,22 +219,17 @@ function printTable(header: string[], rows: string[][]): void {
   console.log();
 }
 
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
 async function lexicalLatency(sql: Sql, limit: number): Promise<string> {
   const times: number[] = [];
   // The first round warms caches and plans; two more are timed.
   for (let round = 0; round < 3; round++) {
     for (const q of sample.queries) {
       const start = performance.now();
-      await lexicalSearch(sql, q.query, { limit });
+      await lexicalSearch(sql, lexicalQuery(q.query), { limit });
       if (round > 0) times.push(performance.now() - start);
     }
   }
-  return `p50 ${percentile(times, 50).toFixed(1)} ms, p95 ${percentile(times, 95).toFixed(1)} ms`;
+  return `p50 ${percentile(times, 0.5).toFixed(1)} ms, p95 ${percentile(times, 0.95).toFixed(1)} ms`;
 }
 
 const f3 = (x: number) => x.toFixed(3);
@@ -257,9 +248,9 @@ async function main(): Promise<void> {
     const lexical: Ranking[] = [];
     const plainBm25: Ranking[] = [];
     for (const q of sample.queries) {
-      const hits = await lexicalSearch(db.sql, q.query, { limit: 100 });
+      const hits = await lexicalSearch(db.sql, lexicalQuery(q.query), { limit: 100 });
       lexical.push([...new Set(hits.map((h) => h.artifactUid))]);
-      const plain = await lexicalSearch(db.sql, q.query, { limit: 100, queryHandling: false });
+      const plain = await lexicalSearch(db.sql, lexicalQuery(q.query, false), { limit: 100 });
       plainBm25.push([...new Set(plain.map((h) => h.artifactUid))]);
     }
     const vectors = await vectorChannel(DIMS);

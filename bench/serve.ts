@@ -10,11 +10,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ingestArtifact } from '../src/artifacts/ingest.js';
-import { createLocalEmbedder } from '../src/embedding/local.js';
-import { artifactSearch, hybridSearch } from '../src/search/artifact-search.js';
-import { lexicalSearch } from '../src/search/lexical.js';
-import type { Services } from '../src/services.js';
+import { ingestArtifact } from '../src/domain/ingest.js';
+import { artifactSearch } from '../src/domain/search/artifact-search.js';
+import { hybridSearch } from '../src/domain/search/hybrid.js';
+import { lexicalQuery } from '../src/domain/search/lexical-query.js';
+import type { Services } from '../src/domain/services.js';
+import { createLocalEmbedder } from '../src/providers/local-embedder.js';
+import { lexicalSearch } from '../src/store/lexical.js';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, isMainModule, percentile, runAsScript } from './result.js';
 
@@ -221,7 +223,9 @@ async function retrievalQuality(): Promise<BenchResult> {
     const ids = (results: Array<{ artifact_uid?: string }>) =>
       results.map((r) => byUid.get(r.artifact_uid ?? '')).filter((id): id is string => id !== undefined);
     const lexical = await score(sample, async (query) =>
-      (await lexicalSearch(services.sql, query, { limit: 10 })).map((hit) => byUid.get(hit.artifactUid)!),
+      (await lexicalSearch(services.sql, lexicalQuery(query), { limit: 10 })).map(
+        (hit) => byUid.get(hit.artifactUid)!,
+      ),
     );
     const vectors = await score(sample, async (query) =>
       ids((await artifactSearch(services, { query, limit: 10, expand_neighbors: false })).results),

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { anchorEvents } from '../src/extraction/anchor.js';
-import type { AnchorReport, ExtractedEvent, SourceChunk } from '../src/extraction/types.js';
-import { MAX_QUOTE_WORDS } from '../src/extraction/types.js';
+import { anchorEvents } from '../src/domain/extraction/anchor.js';
+import type { AnchorReport, ExtractedEvent, SourceChunk } from '../src/domain/extraction/types.js';
+import { MAX_QUOTE_WORDS } from '../src/domain/extraction/types.js';
 
 /** No lone surrogate (String.prototype.isWellFormed is not in our TypeScript lib). */
 function isWellFormed(text: string): boolean {

@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../src/chroma/server.js';
+import { freePort } from '../src/embedded/chroma-server.js';
 import { startTestChroma, type TestChroma } from './helpers/chroma.js';
 import { runCli } from './helpers/cli.js';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/database.js';

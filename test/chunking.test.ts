@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Tiktoken } from 'js-tiktoken/lite';
 import cl100k from 'js-tiktoken/ranks/cl100k_base';
-import { type ChunkPolicy, chunkText, countTokens, encodeTokens } from '../src/chunking.js';
+import { type ChunkPolicy, chunkText } from '../src/text/chunking.js';
+import { countTokens, encodeTokens } from '../src/text/cl100k.js';
 
 const DEFAULTS: ChunkPolicy = { singlePieceMaxTokens: 1200, targetTokens: 900, overlapTokens: 100 };
 const SMALL: ChunkPolicy = { singlePieceMaxTokens: 60, targetTokens: 40, overlapTokens: 8 };

@@ -22,9 +22,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { freePort } from '../src/chroma/server.js';
 import { CONFIG_VARIABLES, loadConfig, withDotEnv } from '../src/config.js';
-import { connect } from '../src/db/connect.js';
+import { freePort } from '../src/embedded/chroma-server.js';
+import { connect } from '../src/store/connect.js';
 import { startTestChroma, type TestChroma } from './helpers/chroma.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from './helpers/database.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { freePort } from '../src/chroma/server.js';
+import { freePort } from '../src/embedded/chroma-server.js';
 import { BIN, runCli } from './helpers/cli.js';
 import { callTool, connectClient } from './helpers/server.js';
 import { eventually } from './helpers/worker.js';

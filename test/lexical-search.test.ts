@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Sql } from '../src/db/connect.js';
-import { lexicalSearch, prepareLexicalQuery } from '../src/search/lexical.js';
+import { lexicalQuery } from '../src/domain/search/lexical-query.js';
+import type { Sql } from '../src/store/connect.js';
+import { lexicalSearch } from '../src/store/lexical.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 function hex16(text: string): string {
@@ -127,7 +128,7 @@ describe('lexicalSearch', () => {
   after(() => db.drop());
 
   const search = (query: string, options: Parameters<typeof lexicalSearch>[2] = { limit: 10 }) =>
-    lexicalSearch(db.sql, query, options);
+    lexicalSearch(db.sql, lexicalQuery(query), options);
 
   test('the chunk with the rare query term ranks first', async () => {
     const hits = await search('zebra river migration');
@@ -241,24 +242,21 @@ describe('lexicalSearch', () => {
   });
 });
 
-describe('prepareLexicalQuery', () => {
+describe('lexicalQuery', () => {
   test('keeps the text and picks the capitalised words after the first', () => {
-    assert.deepEqual(prepareLexicalQuery('When did Iain Norman Macleod die?'), {
+    assert.deepEqual(lexicalQuery('When did Iain Norman Macleod die?'), {
       text: 'When did Iain Norman Macleod die?',
       emphasised: 'Iain Norman Macleod',
     });
-    assert.deepEqual(prepareLexicalQuery('what did we decide about "Pricing"'), {
+    assert.deepEqual(lexicalQuery('what did we decide about "Pricing"'), {
       text: 'what did we decide about "Pricing"',
       emphasised: '"Pricing"',
     });
   });
 
   test('drops the adjective of a "how many / how tall" question', () => {
-    assert.equal(
-      prepareLexicalQuery('How tall is the African elephant?').text,
-      'How is the African elephant?',
-    );
-    assert.equal(prepareLexicalQuery('how many people work at G4S').text, 'how people work at G4S');
-    assert.equal(prepareLexicalQuery('How did the tall ship sink?').text, 'How did the tall ship sink?');
+    assert.equal(lexicalQuery('How tall is the African elephant?').text, 'How is the African elephant?');
+    assert.equal(lexicalQuery('how many people work at G4S').text, 'how people work at G4S');
+    assert.equal(lexicalQuery('How did the tall ship sink?').text, 'How did the tall ship sink?');
   });
 });

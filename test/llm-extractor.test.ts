@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { AppError } from '../src/errors.js';
 import {
   createLlmExtractor,
   EXTRACTION_SYSTEM_PROMPT,
@@ -8,8 +7,9 @@ import {
   MERGE_SYSTEM_PROMPT,
   parseAnswer,
   toStrictJsonSchema,
-} from '../src/extraction/llm.js';
-import { CATEGORIES, type ExtractedEvent, type ExtractionInput } from '../src/extraction/types.js';
+} from '../src/domain/extraction/llm.js';
+import { CATEGORIES, type ExtractedEvent, type ExtractionInput } from '../src/domain/extraction/types.js';
+import { AppError } from '../src/errors.js';
 import { rejection } from './helpers/assertions.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 

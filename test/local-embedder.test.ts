@@ -7,7 +7,7 @@ import {
   embedLocal,
   LOCAL_EMBEDDING_DIMENSIONS,
   LOCAL_EMBEDDING_MODEL,
-} from '../src/embedding/local.js';
+} from '../src/providers/local-embedder.js';
 
 function norm(vector: readonly number[]): number {
   return Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
@@ -88,7 +88,7 @@ describe('local embedder', () => {
     const first = embedLocal(ELEPHANT, 'document');
     assert.deepEqual(embedLocal(ELEPHANT, 'document'), first);
     // Another process imports the module afresh: nothing learnt, no state, same vector.
-    const moduleUrl = new URL('../src/embedding/local.js', import.meta.url).href;
+    const moduleUrl = new URL('../src/providers/local-embedder.js', import.meta.url).href;
     const script = `
       import { createHash } from 'node:crypto';
       const { embedLocal } = await import(${JSON.stringify(moduleUrl)});

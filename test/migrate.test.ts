@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { connect } from '../src/db/connect.js';
-import { MigrationError, migrate, migrationStatus, readMigrations } from '../src/db/migrate.js';
+import { connect } from '../src/store/connect.js';
+import { MigrationError, migrate, migrationStatus, readMigrations } from '../src/store/migrate.js';
 import { runCli } from './helpers/cli.js';
 import { createEmptyDatabase } from './helpers/database.js';
 

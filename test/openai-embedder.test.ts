@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createOpenAIEmbedder, type OpenAIEmbedderOptions } from '../src/embedding/openai.js';
 import { AppError, type ErrorCode } from '../src/errors.js';
-import { redactSecrets, toAppError } from '../src/openai-errors.js';
+import { createOpenAIEmbedder, type OpenAIEmbedderOptions } from '../src/providers/openai-embedder.js';
+import { redactSecrets, toAppError } from '../src/providers/openai-errors.js';
 import { rejection } from './helpers/assertions.js';
 import { type FakeOpenAI, type Fault, fakeEmbedding, startFakeOpenAI } from './helpers/openai-server.js';
 

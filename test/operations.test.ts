@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../src/chroma/server.js';
+import { freePort } from '../src/embedded/chroma-server.js';
 import { startTestChroma, type TestChroma } from './helpers/chroma.js';
 import { BIN } from './helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -28,7 +28,7 @@ describe('bearer token and origin checks', () => {
   });
 
   test('no token or a wrong token: 401 with WWW-Authenticate, and nothing is executed', async () => {
-    const before = await t.server.services.chroma.count('memory');
+    const before = await t.server.services.vectors.count('memory');
     for (const authorization of [undefined, 'Bearer wrong', `Bearer ${TOKEN}x`, TOKEN, 'Basic abc']) {
       const response = await fetch(`${t.url}/mcp/`, {
         method: 'POST',
@@ -38,7 +38,7 @@ describe('bearer token and origin checks', () => {
       assert.equal(response.status, 401, String(authorization));
       assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer/);
     }
-    assert.equal(await t.server.services.chroma.count('memory'), before);
+    assert.equal(await t.server.services.vectors.count('memory'), before);
   });
 
   test('the right token works through the SDK client', async () => {
@@ -124,7 +124,7 @@ describe('/metrics', () => {
 
     // Run the job with an in-process worker.
     const { startWorker } = await import('../src/worker/worker.js');
-    const { createRulesExtractor } = await import('../src/extraction/rules.js');
+    const { createRulesExtractor } = await import('../src/domain/extraction/rules/rules.js');
     const worker = startWorker({
       config: t.server.services.config,
       sql: t.server.services.sql,

@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import * as v from 'valibot';
-import { chunkText } from '../src/chunking.js';
-import { anchorEvents } from '../src/extraction/anchor.js';
-import { createRulesExtractor } from '../src/extraction/rules.js';
+import { anchorEvents } from '../src/domain/extraction/anchor.js';
+import { createRulesExtractor } from '../src/domain/extraction/rules/rules.js';
 import {
   type AnchoredEvent,
   ExtractedEventSchema,
   type ExtractionInput,
   MAX_QUOTE_WORDS,
   type SourceChunk,
-} from '../src/extraction/types.js';
+} from '../src/domain/extraction/types.js';
+import { chunkText } from '../src/text/chunking.js';
 
 /** No lone surrogate (String.prototype.isWellFormed is not in our TypeScript lib). */
 function isWellFormed(text: string): boolean {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Sql } from '../src/db/connect.js';
+import type { Sql } from '../src/store/connect.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 
 const UID = 'uid_0123456789abcdef';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MAX_BODY_BYTES } from '../src/http/app.js';
+import { MAX_BODY_BYTES } from '../src/server/http.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const TOOL_NAMES = [
@@ -506,7 +506,7 @@ describe('memory serve over MCP Streamable HTTP', () => {
     for (const [tool, args, field, rule] of cases) {
       test(`${tool} ${JSON.stringify(args).slice(0, 80)} → ${field}`, async () => {
         const [before] = await t.db.sql`select count(*)::int as n from artifact_revision`;
-        const memoriesBefore = await t.server.services.chroma.count('memory');
+        const memoriesBefore = await t.server.services.vectors.count('memory');
         const answer = await t.call(tool, args);
         assert.equal(answer.isError, true);
         assert.equal(answer.data.error?.code, 'VALIDATION_ERROR');
@@ -515,7 +515,7 @@ describe('memory serve over MCP Streamable HTTP', () => {
         assert.match(answer.data.error!.message, rule);
         const [after] = await t.db.sql`select count(*)::int as n from artifact_revision`;
         assert.equal(after?.n, before?.n);
-        assert.equal(await t.server.services.chroma.count('memory'), memoriesBefore);
+        assert.equal(await t.server.services.vectors.count('memory'), memoriesBefore);
       });
     }
   });
@@ -637,8 +637,8 @@ describe('failures leave no partial state', () => {
       assert.equal(answer.isError, true);
       assert.equal(answer.data.error?.code, 'POSTGRES_ERROR');
       assert.doesNotMatch(answer.data.error!.message, /\n\s+at /);
-      const records = await other.server.services.chroma.get('artifacts', {
-        where: { source_system: 'doomed' },
+      const records = await other.server.services.vectors.get('artifacts', {
+        filter: { source_system: 'doomed' },
       });
       assert.equal(records.length, 0, 'the Chroma write was undone');
       const search = await other.call('hybrid_search', { query: 'wombat protocol' });
@@ -665,7 +665,7 @@ describe('failures leave no partial state', () => {
         content: 'Replacement text about beavers.',
       });
       assert.equal(failed.data.error?.code, 'POSTGRES_ERROR');
-      const [record] = await other.server.services.chroma.get('artifacts', {
+      const [record] = await other.server.services.vectors.get('artifacts', {
         ids: [String(ok.data.artifact_id)],
       });
       assert.equal(record?.document, 'Original text about otters.');

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { ingestArtifact } from '../src/artifacts/ingest.js';
-import { claimJob, recordFailure, releaseJob } from '../src/store/jobs.js';
-import type { JobRow } from '../src/store/revisions.js';
+import { ingestArtifact } from '../src/domain/ingest.js';
+import { claimJob, type JobRow, recordFailure, releaseJob } from '../src/store/jobs.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { eventually, spawnWorker, type WorkerProcess } from './helpers/worker.js';

@@ -1,6 +1,7 @@
 /** Semantic events and their evidence: the worker's write and the event tools' reads. */
-import type { Sql, Tx } from '../db/connect.js';
-import type { AnchoredEvent } from '../extraction/types.js';
+
+import type { AnchoredEvent } from '../domain/extraction/types.js';
+import type { Sql, Tx } from './connect.js';
 
 export interface EvidenceView {
   evidence_id: string;

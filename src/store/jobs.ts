@@ -5,12 +5,37 @@
  * AND status = 'PROCESSING'`: a worker whose lease expired (and whose job another worker took,
  * which bumps `attempts`) cannot overwrite the new owner's work.
  */
-import type { Sql, Tx } from '../db/connect.js';
-import { JOB_CHANNEL, type JobRow } from './revisions.js';
+import type { Sql, Tx } from './connect.js';
 
-export interface Claim {
-  job: JobRow;
-  workerId: string;
+/** Channel on which `artifact_ingest` announces a new job to idle workers. */
+export const JOB_CHANNEL = 'memory_event_jobs';
+
+export interface JobRow {
+  job_id: string;
+  job_type: string;
+  artifact_uid: string;
+  revision_id: string;
+  status: 'PENDING' | 'PROCESSING' | 'DONE' | 'FAILED';
+  attempts: number;
+  max_attempts: number;
+  next_run_at: Date;
+  locked_at: Date | null;
+  locked_by: string | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export async function findJob(
+  sql: Sql,
+  artifactUid: string,
+  revisionId: string,
+): Promise<JobRow | undefined> {
+  const [row] = await sql<JobRow[]>`
+    select * from event_jobs
+    where artifact_uid = ${artifactUid} and revision_id = ${revisionId} and job_type = 'extract_events'`;
+  return row;
 }
 
 /** The retry delay after `attempts` failed attempts: min(30 * 2^(attempts-1), 600) seconds. */

@@ -2,15 +2,9 @@
  * Postgres queries for artifact revisions, their text and chunks, and the extraction job that
  * each new revision enqueues.
  */
-import type { Sql } from '../db/connect.js';
-
-export const ARTIFACT_TYPES = ['email', 'doc', 'chat', 'transcript', 'note'] as const;
-export const SENSITIVITIES = ['normal', 'sensitive', 'highly_sensitive'] as const;
-export const VISIBILITY_SCOPES = ['me', 'team', 'org', 'custom'] as const;
-export const RETENTION_POLICIES = ['forever', '1y', 'until_resolved', 'custom'] as const;
-
-/** Channel on which `artifact_ingest` announces a new job to idle workers. */
-export const JOB_CHANNEL = 'memory_event_jobs';
+import type { ChunkRow } from './chunks.js';
+import type { Sql } from './connect.js';
+import { JOB_CHANNEL, type JobRow } from './jobs.js';
 
 export interface RevisionRow {
   artifact_uid: string;
@@ -35,33 +29,6 @@ export interface RevisionRow {
   ingested_at: Date;
 }
 
-export interface JobRow {
-  job_id: string;
-  job_type: string;
-  artifact_uid: string;
-  revision_id: string;
-  status: 'PENDING' | 'PROCESSING' | 'DONE' | 'FAILED';
-  attempts: number;
-  max_attempts: number;
-  next_run_at: Date;
-  locked_at: Date | null;
-  locked_by: string | null;
-  last_error_code: string | null;
-  last_error_message: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-export interface ChunkRow {
-  chunk_index: number;
-  chunk_id: string;
-  start_char: number;
-  end_char: number;
-  token_count: number;
-  content_hash: string;
-  text: string;
-}
-
 export async function findLatestRevision(sql: Sql, artifactUid: string): Promise<RevisionRow | undefined> {
   const [row] = await sql<RevisionRow[]>`
     select * from artifact_revision where artifact_uid = ${artifactUid} and is_latest`;
@@ -76,6 +43,20 @@ export async function findRevision(
   const [row] = await sql<RevisionRow[]>`
     select * from artifact_revision where artifact_uid = ${artifactUid} and revision_id = ${revisionId}`;
   return row;
+}
+
+/** Every revision of an artifact, newest first, with the status of its extraction job. */
+export async function listRevisions(
+  sql: Sql,
+  artifactUid: string,
+): Promise<Array<{ revision_id: string; is_latest: boolean; ingested_at: Date; job_status: string | null }>> {
+  return sql`
+    select r.revision_id, r.is_latest, r.ingested_at, j.status as job_status
+    from artifact_revision r
+    left join event_jobs j on j.artifact_uid = r.artifact_uid and j.revision_id = r.revision_id
+      and j.job_type = 'extract_events'
+    where r.artifact_uid = ${artifactUid}
+    order by r.ingested_at desc`;
 }
 
 /** The latest revision of the artifact stored in Chroma under `artifactId`. */
@@ -109,17 +90,6 @@ export async function latestRevisionsByArtifactId(
   const rows = await sql<RevisionRow[]>`
     select * from artifact_revision where artifact_id = any(${artifactIds as string[]}) and is_latest`;
   return new Map(rows.map((row) => [row.artifact_id, row]));
-}
-
-export async function findJob(
-  sql: Sql,
-  artifactUid: string,
-  revisionId: string,
-): Promise<JobRow | undefined> {
-  const [row] = await sql<JobRow[]>`
-    select * from event_jobs
-    where artifact_uid = ${artifactUid} and revision_id = ${revisionId} and job_type = 'extract_events'`;
-  return row;
 }
 
 /** A revision about to be written; `is_latest` and `ingested_at` are set by the write. */
@@ -181,14 +151,6 @@ export async function revisionContent(
   const [row] = await sql<Array<{ content: string }>>`
     select content from artifact_content where artifact_uid = ${artifactUid} and revision_id = ${revisionId}`;
   return row?.content;
-}
-
-export async function revisionChunks(sql: Sql, artifactUid: string, revisionId: string): Promise<ChunkRow[]> {
-  return sql<ChunkRow[]>`
-    select chunk_index, chunk_id, start_char, end_char, token_count, content_hash, text
-    from artifact_chunk
-    where artifact_uid = ${artifactUid} and revision_id = ${revisionId}
-    order by chunk_index`;
 }
 
 /** Deletes every revision of an artifact; text, chunks, jobs, events and evidence cascade. */

@@ -9,11 +9,11 @@
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config.js';
-import type { Sql } from '../db/connect.js';
+import { anchorEvents } from '../domain/extraction/anchor.js';
+import type { ExtractionInput, Extractor, SourceChunk } from '../domain/extraction/types.js';
 import { AppError, describeError, networkErrorCode } from '../errors.js';
-import { anchorEvents } from '../extraction/anchor.js';
-import type { ExtractionInput, Extractor, SourceChunk } from '../extraction/types.js';
 import { taggedLogger } from '../log.js';
+import type { Sql } from '../store/connect.js';
 import { replaceRevisionEvents } from '../store/events.js';
 import {
   type ClaimedJob,
@@ -21,13 +21,14 @@ import {
   completeJob,
   extendLease,
   failAbandonedJobs,
+  JOB_CHANNEL,
   type JobFailure,
+  type JobRow,
   recordFailure,
   recordHeartbeat,
   releaseJob,
   removeHeartbeat,
 } from '../store/jobs.js';
-import { JOB_CHANNEL, type JobRow } from '../store/revisions.js';
 
 const logger = taggedLogger('worker');
 

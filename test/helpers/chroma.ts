@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChromaServer, startChromaServer } from '../../src/chroma/server.js';
+import { type ChromaServer, startChromaServer } from '../../src/embedded/chroma-server.js';
 
 export interface TestChroma extends ChromaServer {
   /** Stops the server and deletes its data folder. */

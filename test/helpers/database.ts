@@ -4,8 +4,8 @@
  * schema version (its name carries a hash of the migrations) and reused across runs.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, type Sql } from '../../src/db/connect.js';
-import { migrate, readMigrations } from '../../src/db/migrate.js';
+import { connect, type Sql } from '../../src/store/connect.js';
+import { migrate, readMigrations } from '../../src/store/migrate.js';
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 

@@ -5,7 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { type RunningServer, runServe } from '../../src/commands/serve.js';
+import { type RunningServer, runServe } from '../../src/cli/serve.js';
 import { loadConfig } from '../../src/config.js';
 import { configureLogging } from '../../src/log.js';
 import { startTestChroma, type TestChroma } from './chroma.js';

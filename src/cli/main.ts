@@ -1,0 +1,140 @@
+/**
+ * The `memory` command. Flags are parsed here; each mode is imported lazily and runs from a
+ * validated `Config`. Exit codes: 0 success, 1 failure, 2 bad usage or bad configuration.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type Config, ConfigError, loadConfig, redactUrl } from '../config.js';
+import { describeError } from '../errors.js';
+import { configureLogging, log, registerSecrets } from '../log.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** Loads the configuration or exits 2 with one line naming the variable. */
+function configOrExit(): Config {
+  try {
+    const config = loadConfig();
+    configureLogging(config.logLevel);
+    // The default compose password ("events") is no secret, and as a common word it would be
+    // masked inside ordinary log lines.
+    const password = config.postgres.password === 'events' ? undefined : config.postgres.password;
+    registerSecrets(config.openai.apiKey, config.mcp.authToken, password);
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`memory: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return parsed;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('memory')
+    .description(
+      'MCP memory server: memories, history and artifacts with hybrid search, and semantic events with evidence',
+    )
+    .version(pkg.version)
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('migrate')
+    .description('apply pending sql/NNN_*.sql migrations to EVENTS_DB_DSN (safe to run concurrently)')
+    .option('--status', 'list applied and pending migrations without applying anything')
+    .action(async (options: { status?: boolean }) => {
+      const config = configOrExit();
+      const { runMigrateCommand } = await import('./migrate.js');
+      process.exitCode = await runMigrateCommand(config, { statusOnly: options.status === true });
+    });
+
+  program
+    .command('check')
+    .description(
+      'probe services; exit 0 only when every asked service is healthy (used as the container healthcheck)',
+    )
+    .addOption(
+      new Option('--service <name>', 'service to check')
+        .choices(['all', 'mcp-server', 'worker', 'postgres', 'chroma'])
+        .default('all'),
+    )
+    .option('--json', 'print one JSON document instead of lines')
+    .option('--timeout-ms <n>', 'deadline for all probes', positiveInt, 5000)
+    .action(async (options: { service: string; json?: boolean; timeoutMs: number }) => {
+      const config = configOrExit();
+      const { runCheckCommand } = await import('./check.js');
+      // Exit at once: a probe that timed out may still hold a half-open socket.
+      process.exit(await runCheckCommand(config, options));
+    });
+
+  program
+    .command('serve')
+    .description(
+      'run the MCP server: Streamable HTTP at /mcp and /mcp/ (GET /health) on MCP_HOST:MCP_PORT, or --stdio. ' +
+        'Without EVENTS_DB_DSN and CHROMA_HOST it runs embedded Postgres and Chroma in MEMORY_DATA_DIR',
+    )
+    .option('--stdio', 'serve MCP over stdin/stdout (for clients that spawn the server); logs go to stderr')
+    .option(
+      '--with-worker',
+      'also run an extraction worker in this process (default when the database is embedded)',
+    )
+    .option('--no-worker', 'never run an extraction worker in this process')
+    .action(async (options: { stdio?: boolean; withWorker?: boolean; worker?: boolean }) => {
+      const config = configOrExit();
+      const { runServeCommand } = await import('./serve.js');
+      const worker = options.worker === false ? false : options.withWorker === true ? true : undefined;
+      await runServeCommand(config, {
+        stdio: options.stdio === true,
+        ...(worker !== undefined ? { worker } : {}),
+      });
+    });
+
+  program
+    .command('work')
+    .description(
+      'run an extraction worker: claims jobs from EVENTS_DB_DSN, extracts events with evidence (scale out freely)',
+    )
+    .option(
+      '--grace-ms <n>',
+      'on SIGTERM, how long the job in hand may take before it is released',
+      positiveInt,
+      25_000,
+    )
+    .action(async (options: { graceMs: number }) => {
+      const config = configOrExit();
+      const { runWorkCommand } = await import('./work.js');
+      await runWorkCommand(config, options);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      process.exitCode = 2;
+      return;
+    }
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; every usage error (unknown command or option) exits 2.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    log.error(redactUrl(describeError(error)));
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

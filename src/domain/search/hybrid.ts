@@ -1,0 +1,184 @@
+/**
+ * `hybrid_search`: reciprocal-rank fusion (rrf.ts) of three channels over artifacts (artifact
+ * vectors, passage vectors and BM25 over chunk text), and optionally memories and events.
+ * docs/architecture.md walks through one call.
+ */
+
+import { latestChunksById } from '../../store/chunks.js';
+import { type EventView, rankEventsForQuery } from '../../store/events.js';
+import { lexicalSearch } from '../../store/lexical.js';
+import { latestRevisionsByArtifactId, type RevisionRow } from '../../store/revisions.js';
+import type { VectorHit } from '../../vectors/index.js';
+import { round } from '../scores.js';
+import type { Services } from '../services.js';
+import type { ArtifactSearchInput } from './artifact-search.js';
+import {
+  type ArtifactHit,
+  attachNeighbors,
+  type Candidate,
+  type Channel,
+  currentCandidates,
+  fromArtifactRecord,
+  fromChunkRecord,
+  pieceFor,
+  toHit,
+} from './candidates.js';
+import { vectorFilter } from './filters.js';
+import { lexicalQuery } from './lexical-query.js';
+import { fuseRanks } from './rrf.js';
+
+export interface HybridSearchInput extends ArtifactSearchInput {
+  include_memory: boolean;
+  include_events: boolean;
+}
+
+type ArtifactChannel = 'artifact_vectors' | 'chunk_vectors' | 'lexical';
+
+/** What each channel found, before fusion. */
+interface ChannelResults {
+  artifacts: Array<[ArtifactChannel, Candidate[]]>;
+  latest: Map<string, RevisionRow>;
+  memories: VectorHit[];
+  events: EventView[];
+}
+
+async function runChannels(services: Services, input: HybridSearchInput): Promise<ChannelResults> {
+  const depth = Math.max(input.limit * 3, 30);
+  const filter = vectorFilter(input.filters);
+  const [vector] = await services.embedder.embed([input.query], 'query');
+  const [artifactHits, chunkHits, lexicalHits, memories, events] = await Promise.all([
+    services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
+    services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
+    lexicalSearch(services.sql, lexicalQuery(input.query), {
+      limit: depth * 2,
+      ...(input.filters ? { filters: input.filters } : {}),
+    }),
+    input.include_memory ? services.vectors.query('memory', vector!, { limit: depth }) : Promise.resolve([]),
+    input.include_events ? rankEventsForQuery(services.sql, input.query, depth) : Promise.resolve([]),
+  ]);
+
+  const lexical: Array<Omit<Candidate, 'rank'>> = lexicalHits.map((hit) => ({
+    artifactId: hit.artifactId,
+    revisionId: hit.revisionId,
+    score: hit.score,
+    match: { chunk_id: hit.chunkId, chunk_index: hit.chunkIndex, start_char: 0, end_char: 0, text: '' },
+  }));
+  const latest = await latestRevisionsByArtifactId(services.sql, [
+    ...new Set([
+      ...artifactHits.map((h) => h.id),
+      ...chunkHits.map((h) => String(h.metadata.artifact_id)),
+      ...lexical.map((c) => c.artifactId),
+    ]),
+  ]);
+  // The passage channel ranks the pieces a reader would quote: the chunks of chunked artifacts
+  // and the whole text of small ones (a small artifact is its own single piece). Leaving small
+  // artifacts out of it would make every small artifact one vector vote short against a chunked
+  // one; with them, the MS MARCO sample's hybrid MRR@10 goes from 0.658 to 0.70 (docs/benchmarks.md).
+  const passages = [
+    ...chunkHits.map(fromChunkRecord),
+    ...artifactHits.filter((hit) => hit.metadata.is_chunked !== true).map(fromArtifactRecord),
+  ].sort((a, b) => b.score - a.score);
+  return {
+    artifacts: [
+      ['artifact_vectors', currentCandidates(artifactHits.map(fromArtifactRecord), latest)],
+      ['chunk_vectors', currentCandidates(passages, latest)],
+      ['lexical', currentCandidates(lexical, latest)],
+    ],
+    latest,
+    memories,
+    events,
+  };
+}
+
+/**
+ * The piece shown for an artifact: the one from the channel that ranked it highest, preferring a
+ * chunk over the artifact-level record of a chunked artifact (which holds only its opening).
+ */
+function choosePiece(found: ReadonlyArray<[ArtifactChannel, Candidate]>, isChunked: boolean): Candidate {
+  let best: Candidate | undefined;
+  let bestPreferable = false;
+  for (const [channel, candidate] of found) {
+    const preferable = channel !== 'artifact_vectors' || !isChunked;
+    if (best === undefined || (preferable && (!bestPreferable || candidate.rank < best.rank))) {
+      best = candidate;
+      bestPreferable = preferable;
+    }
+  }
+  return best!;
+}
+
+export async function hybridSearch(services: Services, input: HybridSearchInput) {
+  const k = services.config.rrfConstant;
+  const found = await runChannels(services, input);
+  // Memories and events are ranked by one channel each, artifacts by three. Counted once, the
+  // best memory would score like an artifact that only one channel found and sink below every
+  // artifact the channels agree on; so a single-channel kind's vote counts for all three.
+  const weight = found.artifacts.length;
+  const top = fuseRanks(
+    [
+      ...found.artifacts.map(([name, list]) => ({ name, keys: list.map((c) => `artifact:${c.artifactId}`) })),
+      { name: 'memory', keys: found.memories.map((hit) => `memory:${hit.id}`), weight },
+      { name: 'events', keys: found.events.map((event) => `event:${event.event_id}`), weight },
+    ],
+    k,
+  ).slice(0, input.limit);
+
+  const byChannel = new Map(
+    found.artifacts.map(([name, list]) => [name, new Map(list.map((c) => [c.artifactId, c]))] as const),
+  );
+  const pieces = new Map<string, Candidate>();
+  for (const entry of top) {
+    if (!entry.key.startsWith('artifact:')) continue;
+    const artifactId = entry.key.slice('artifact:'.length);
+    const candidates = found.artifacts.flatMap(([name]): Array<[ArtifactChannel, Candidate]> => {
+      const candidate = byChannel.get(name)?.get(artifactId);
+      return candidate === undefined ? [] : [[name, candidate]];
+    });
+    pieces.set(artifactId, choosePiece(candidates, found.latest.get(artifactId)?.is_chunked === true));
+  }
+  // Lexical matches carry only the chunk id: fetch the text of the pieces shown.
+  const texts = await latestChunksById(
+    services.sql,
+    [...pieces.values()].filter((c) => c.match.text === '').map((c) => c.match.chunk_id),
+  );
+  const memoryById = new Map(found.memories.map((hit) => [hit.id, hit]));
+  const eventById = new Map(found.events.map((event) => [event.event_id, event]));
+
+  const results = top.map((entry) => {
+    const separator = entry.key.indexOf(':');
+    const [kind, id] = [entry.key.slice(0, separator), entry.key.slice(separator + 1)];
+    const channels = entry.ranks as Partial<Record<Channel, number>>;
+    const score = round(entry.score, 6);
+    if (kind === 'memory') {
+      const hit = memoryById.get(id)!;
+      return {
+        kind: 'memory' as const,
+        memory_id: id,
+        content: hit.document ?? '',
+        type: String(hit.metadata.type),
+        confidence: Number(hit.metadata.confidence),
+        score,
+        channels,
+      };
+    }
+    if (kind === 'event') return { kind: 'event' as const, ...eventById.get(id)!, score, channels };
+    const revision = found.latest.get(id)!;
+    const best = pieces.get(id)!;
+    const stored = texts.get(best.match.chunk_id);
+    const hit = toHit(
+      revision,
+      entry.score,
+      channels,
+      stored ? { ...best.match, ...stored } : pieceFor(best, revision),
+    );
+    hit.score = score;
+    return hit;
+  });
+  if (input.expand_neighbors) {
+    await attachNeighbors(
+      services,
+      results.filter((r): r is ArtifactHit => r.kind === 'artifact'),
+    );
+  }
+  return { query: input.query, rrf_k: k, results, total: results.length };
+}

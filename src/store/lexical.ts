@@ -1,0 +1,235 @@
+import type { Sql } from './connect.js';
+
+/**
+ * A query as BM25 reads it: the text whose lexemes are the terms, and the words among them that
+ * weigh more (names, acronyms).
+ */
+export interface LexicalQuery {
+  text: string;
+  emphasised: string;
+}
+
+/** Filters shared by the search channels. The time range applies to `artifact_revision.source_ts`. */
+export interface ArtifactFilters {
+  artifactType?: string;
+  sourceSystem?: string;
+  sensitivity?: string;
+  visibilityScope?: string;
+  timeRangeStart?: Date;
+  timeRangeEnd?: Date;
+}
+
+/** One chunk of a latest revision with its BM25 score (higher is better). */
+export interface LexicalHit {
+  artifactUid: string;
+  revisionId: string;
+  artifactId: string;
+  chunkId: string;
+  chunkIndex: number;
+  score: number;
+}
+
+/** Okapi BM25 parameters: the usual defaults, and the ones of the benchmark's reference figure. */
+const K1 = 1.2;
+const B = 0.75;
+/** Query-term weight of an emphasised word (1 for the others). */
+const CAPITALISED_TERM_WEIGHT = 1.5;
+
+/**
+ * The lexical channel of hybrid search: Okapi BM25 (k1 1.2, b 0.75) over the chunks of latest
+ * revisions, computed in Postgres.
+ *
+ * - Query terms are the distinct lexemes of `to_tsvector('english', query)`, the normalisation
+ *   of the stored `text_tsv` (Snowball stemmer, English stop words), combined with OR: a chunk
+ *   that matches any term is a candidate. A query without lexemes (only stop words or
+ *   punctuation) matches nothing.
+ * - Query-term weights (BM25's qtf): a term counts once, or CAPITALISED_TERM_WEIGHT times when
+ *   it comes from the query's `emphasised` words (see domain/search/lexical-query.ts, which
+ *   prepares the query and measures why).
+ * - N, avgdl and each term's document frequency are taken over all latest chunks whatever the
+ *   filters: filters choose which chunks come back, not how rare a word is.
+ * - idf is Lucene's `ln(1 + (N - df + 0.5) / (df + 0.5))`, not the textbook
+ *   `ln((N - df + 0.5) / (df + 0.5))`, which turns negative for a term in more than half of the
+ *   chunks and would rank a chunk lower for containing it.
+ * - tf is the number of positions of the term in `text_tsv`; the document length is
+ *   `text_length`, the number of lexeme occurrences, so both count the same things.
+ * - Ties are broken by (artifact_uid, revision_id, chunk_index), and per-term contributions
+ *   are summed in lexeme order, so the same data always gives the same order.
+ *
+ * Cost: one GIN lookup (artifact_chunk_tsv_idx) finds the candidates. After that, the work is
+ * linear in the number of latest chunks that contain a query term, plus one pass over the
+ * latest chunks for N and avgdl. Measured over the 50 benchmark queries with limit 10
+ * (bench/retrieval.ts --scale) on local Postgres 15, on a machine shared with other test runs
+ * (load 2 to 5):
+ * - 1,028 chunks: p50 3 ms, p95 8 ms.
+ * - 11,028 latest chunks plus 10,000 older revisions: p50 35-50 ms, p95 70-120 ms.
+ * - 21,028 plus 20,000: p50 85-105 ms, p95 200-245 ms. A common query word then matches most
+ *   chunks, which is what exact BM25 in SQL costs.
+ * Past about 50,000 chunks, this needs term statistics kept at ingest time or a BM25 index
+ * extension. A covering index for the N/avgdl pass, (artifact_uid, revision_id) INCLUDE
+ * (text_length), was tried: index-only scans made that pass 2 to 3 times faster, but the
+ * whole query was not measurably faster under that load, so no migration ships.
+ * The planner cannot estimate a tsquery computed inside the statement: it guessed 5 rows for
+ * 16,000. The CTEs that are read more than once are therefore `materialized`. When inlined,
+ * the corpus aggregate ran once per candidate, and 1,028 chunks took 44 ms instead of 3.
+ */
+/**
+ * Corpus statistics for BM25: N and the average chunk length over the latest revisions, and the
+ * lexemes found in a large share of all chunks with that share (Postgres's own statistics of the
+ * tsvector column, `most_common_elems`, kept by autovacuum's ANALYZE). Counting N scans every
+ * latest chunk (about 20 ms at 10k artifacts), and all of it moves slowly, so each process reuses
+ * the figures for a few seconds; their staleness shifts scores by a fraction of a percent.
+ */
+const STATS_TTL_MS = 10_000;
+
+interface CorpusStats {
+  n: number;
+  avgdl: number;
+  commonLexemes: string[];
+  commonShares: number[];
+}
+
+const statsCache = new WeakMap<Sql, { at: number; value: Promise<CorpusStats> }>();
+
+async function corpusStats(sql: Sql): Promise<CorpusStats> {
+  const cached = statsCache.get(sql);
+  if (cached !== undefined && Date.now() - cached.at < STATS_TTL_MS) return cached.value;
+  const value = sql<{ n: number; avgdl: number | null; lexemes: string[] | null; shares: number[] | null }[]>`
+    select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl,
+           (select most_common_elems::text::text[] from pg_stats
+            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as lexemes,
+           (select most_common_elem_freqs from pg_stats
+            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as shares
+    from artifact_chunk c
+    join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+    where r.is_latest`.then(([row]) => {
+    const lexemes = row?.lexemes ?? [];
+    return {
+      n: Math.max(1, row?.n ?? 0),
+      avgdl: Math.max(1, row?.avgdl ?? 1),
+      commonLexemes: lexemes,
+      // most_common_elem_freqs ends with min, max and null share after the per-element ones.
+      commonShares: (row?.shares ?? []).slice(0, lexemes.length),
+    };
+  });
+  statsCache.set(sql, { at: Date.now(), value });
+  value.catch(() => statsCache.delete(sql));
+  return value;
+}
+
+/**
+ * A query term found in more chunks than this (2 % of them, and at least 500) does not select
+ * candidates: it is still scored on the candidates its rarer companions select, and when every
+ * term is that common the rarest one selects. Such a term's idf is low, yet matching on it made
+ * BM25 read and score a large part of the corpus: hybrid_search p95 at 10k artifacts (MS MARCO
+ * passages stored about ten times) went from 61 ms to 39 ms with the sample's MRR@10 unchanged
+ * (docs/benchmarks.md). The floor of 500 chunks leaves small corpora, where every lexeme looks
+ * common to the statistics, searched on all their terms.
+ */
+function commonShare(n: number): number {
+  return Math.max(0.02, 500 / n);
+}
+
+export async function lexicalSearch(
+  sql: Sql,
+  query: LexicalQuery,
+  options: { limit: number; filters?: ArtifactFilters },
+): Promise<LexicalHit[]> {
+  if (options.limit < 1) return [];
+  const f = options.filters ?? {};
+  const { text, emphasised } = query;
+  const stats = await corpusStats(sql);
+  const rows = await sql<
+    {
+      artifact_uid: string;
+      revision_id: string;
+      artifact_id: string;
+      chunk_id: string;
+      chunk_index: number;
+      score: number;
+    }[]
+  >`
+    with common as materialized (
+      select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
+    ),
+    terms as materialized (
+      -- OR of the query's selective lexemes (or its rarest one when all are common), each quoted
+      -- as a tsquery operand (quotes doubled, backslashes escaped) so no lexeme can be read as an
+      -- operator; every lexeme of the query is scored.
+      select array_agg(q.lexeme) as lexemes,
+             coalesce(
+               string_agg(quoted, ' | ') filter (where coalesce(c.share, 0) <= ${commonShare(stats.n)}),
+               (array_agg(quoted order by c.share nulls first))[1]
+             )::tsquery as tsquery
+      from unnest(to_tsvector('english', ${text})) q
+      left join common c on c.lexeme = q.lexeme
+      cross join lateral (
+        select '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
+      ) qq
+    ),
+    emphasised as materialized (
+      select coalesce(array_agg(lexeme), '{}') as lexemes from unnest(to_tsvector('english', ${emphasised}))
+    ),
+    corpus as materialized (
+      select ${stats.n}::float8 as n, ${stats.avgdl}::float8 as avgdl
+    ),
+    matches as materialized (
+      -- Served by the GIN index artifact_chunk_tsv_idx (text_tsv @@ tsquery).
+      select c.artifact_uid, c.revision_id, c.chunk_index, c.chunk_id, c.text_length, r.artifact_id,
+             r.artifact_type, r.source_system, r.sensitivity, r.visibility_scope, r.source_ts,
+             -- Only the query's lexemes with their positions: setweight marks them, ts_filter
+             -- drops the rest, so the unnest below reads a few lexemes, not the whole chunk.
+             ts_filter(setweight(c.text_tsv, 'A', t.lexemes), '{a}') as hits
+      from terms t
+      join artifact_chunk c on c.text_tsv @@ t.tsquery
+      join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+      where r.is_latest
+    ),
+    occurrences as (
+      select m.artifact_uid, m.revision_id, m.chunk_index, h.lexeme,
+             coalesce(array_length(h.positions, 1), 1)::float8 as tf
+      from matches m, unnest(m.hits) h
+    ),
+    document_frequency as materialized (
+      -- A common term matched only among the candidates: its share of the corpus is its df.
+      select o.lexeme, greatest(count(*)::float8, coalesce(max(c.share), 0) * ${stats.n}::float8) as df
+      from occurrences o left join common c on c.lexeme = o.lexeme
+      group by o.lexeme
+    ),
+    scored as (
+      select m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index,
+             sum(
+               (case when o.lexeme = any(e.lexemes) then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end)
+               -- N may be a few seconds old (see corpusStats): never below this query's df.
+               * ln(1 + (greatest(s.n, d.df) - d.df + 0.5) / (d.df + 0.5))
+               * o.tf * (${K1}::float8 + 1)
+               / (o.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * m.text_length / s.avgdl))
+               order by o.lexeme
+             ) as score
+      from matches m
+      join occurrences o using (artifact_uid, revision_id, chunk_index)
+      join document_frequency d using (lexeme)
+      cross join corpus s
+      cross join emphasised e
+      where true
+        ${f.artifactType === undefined ? sql`` : sql`and m.artifact_type = ${f.artifactType}`}
+        ${f.sourceSystem === undefined ? sql`` : sql`and m.source_system = ${f.sourceSystem}`}
+        ${f.sensitivity === undefined ? sql`` : sql`and m.sensitivity = ${f.sensitivity}`}
+        ${f.visibilityScope === undefined ? sql`` : sql`and m.visibility_scope = ${f.visibilityScope}`}
+        ${f.timeRangeStart === undefined ? sql`` : sql`and m.source_ts >= ${f.timeRangeStart}`}
+        ${f.timeRangeEnd === undefined ? sql`` : sql`and m.source_ts <= ${f.timeRangeEnd}`}
+      group by m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index
+    )
+    select artifact_uid, revision_id, artifact_id, chunk_id, chunk_index, score
+    from scored
+    order by score desc, artifact_uid, revision_id, chunk_index
+    limit ${options.limit}`;
+  return rows.map((row) => ({
+    artifactUid: row.artifact_uid,
+    revisionId: row.revision_id,
+    artifactId: row.artifact_id,
+    chunkId: row.chunk_id,
+    chunkIndex: row.chunk_index,
+    score: row.score,
+  }));
+}

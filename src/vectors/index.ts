@@ -1,0 +1,84 @@
+/**
+ * The vector index behind one interface. Postgres holds every text; the index holds a vector
+ * (plus a copy of the text and scalar metadata) for what search should find, in four
+ * collections. Domain code speaks only this interface and its own filter type, so the index can
+ * be Chroma (the scaled-out deployment) or another implementation without the domain knowing.
+ *
+ * Every implementation records the embedding space it was built with and refuses to open with
+ * another (`EMBEDDING_SPACE_MISMATCH`): vectors of two spaces cannot be compared.
+ */
+
+export const COLLECTIONS = ['memory', 'history', 'artifacts', 'artifact_chunks'] as const;
+export type CollectionName = (typeof COLLECTIONS)[number];
+
+export type Scalar = string | number | boolean;
+export type VectorMetadata = Record<string, Scalar>;
+
+export interface VectorRecord {
+  id: string;
+  embedding: number[];
+  document: string;
+  metadata: VectorMetadata;
+}
+
+export interface StoredVector {
+  id: string;
+  document: string | undefined;
+  metadata: VectorMetadata;
+  embedding?: number[];
+}
+
+export interface VectorHit extends StoredVector {
+  /** Cosine distance (0 = same direction, 2 = opposite). */
+  distance: number;
+}
+
+/**
+ * A condition on one metadata field: equal to a value, different from it, or a numeric range
+ * (either bound optional, both inclusive).
+ */
+export type FieldCondition =
+  | Scalar
+  | { readonly $ne: Scalar }
+  | { readonly $gte?: number; readonly $lte?: number };
+
+/** Every condition must hold; fields mapped to `undefined` are ignored. */
+export type VectorFilter = Readonly<Record<string, FieldCondition | undefined>>;
+
+export interface VectorIndex {
+  /** Where the index lives, for messages (e.g. `chroma at http://127.0.0.1:8000`). */
+  readonly description: string;
+  /** Throws when the index does not answer. */
+  heartbeat(): Promise<void>;
+  /** Opens (creating when missing) every collection and verifies its embedding space. */
+  open(): Promise<void>;
+  upsert(name: CollectionName, records: readonly VectorRecord[]): Promise<void>;
+  get(
+    name: CollectionName,
+    options: {
+      ids?: string[];
+      filter?: VectorFilter;
+      limit?: number;
+      includeEmbeddings?: boolean;
+      includeDocuments?: boolean;
+    },
+  ): Promise<StoredVector[]>;
+  query(
+    name: CollectionName,
+    embedding: number[],
+    options: { limit: number; filter?: VectorFilter },
+  ): Promise<VectorHit[]>;
+  delete(name: CollectionName, options: { ids?: string[]; filter?: VectorFilter }): Promise<void>;
+  /** Ids of the records matching `filter` (all when absent), `limit` at a time from `offset`. */
+  listIds(
+    name: CollectionName,
+    options?: { filter?: VectorFilter; limit?: number; offset?: number },
+  ): Promise<string[]>;
+  count(name: CollectionName): Promise<number>;
+}
+
+/** The conditions of a filter as [field, condition] pairs, without the undefined ones. */
+export function filterEntries(filter: VectorFilter | undefined): Array<[string, FieldCondition]> {
+  if (filter === undefined) return [];
+  return Object.entries(filter).filter((entry): entry is [string, FieldCondition] => entry[1] !== undefined);
+}
