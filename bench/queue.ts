@@ -230,7 +230,7 @@ async function seedRevisions(sql: Sql, count: number, sourceSystem: string, firs
 
 /**
  * A queue that has been working for a while: `count` finished jobs (DONE, with their revisions).
- * Claiming must not get slower with them (SPEC 4.2: partial indexes), and with them the
+ * Claiming must not get slower with them (sql/002: partial indexes), and with them the
  * statistics describe a table of some size, as they do in production.
  */
 async function seedHistory(sql: Sql, count: number, firstId: number): Promise<void> {

@@ -1,7 +1,8 @@
 /**
- * Identity of artifacts and revisions (SPEC 4.3). Ids are 16 hex characters (64 bits) of a
- * sha256: the original design used 8, and 32 bits collide by the birthday bound at tens of
- * thousands of artifacts.
+ * Identity of artifacts and revisions. An artifact with a source id is the same artifact every
+ * time it is ingested (its uid hashes `source_system:source_id`); a revision is its content's
+ * hash. Ids are 16 hex characters (64 bits) of a sha256: the original design used 8, and 32 bits
+ * collide by the birthday bound at tens of thousands of artifacts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 

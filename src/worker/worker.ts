@@ -1,5 +1,5 @@
 /**
- * The extraction worker (SPEC 7): claim a job, extract, anchor, write, repeat.
+ * The extraction worker (docs/architecture.md): claim a job, extract, anchor, write, repeat.
  *
  * Shutdown is a small state machine: `running` → `stopping` (no new claims; the job in hand gets
  * `graceMs` to finish, else it is released untouched) → `stopped` (heartbeat row removed).

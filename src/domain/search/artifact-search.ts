@@ -11,19 +11,21 @@ import {
   pieceFor,
   toHit,
 } from './candidates.js';
-import type { ArtifactFilters } from './filters.js';
-import { vectorFilter } from './filters.js';
+
+import { type ArtifactFilterInput, filtersApplied, toFilters, vectorFilter } from './filters.js';
 
 export interface ArtifactSearchInput {
   query: string;
   limit: number;
-  filters?: ArtifactFilters;
+  /** As the tools take them; absent fields do not filter. */
+  filters?: ArtifactFilterInput | undefined;
   expand_neighbors: boolean;
 }
 
 export async function artifactSearch(services: Services, input: ArtifactSearchInput) {
   const [vector] = await services.embedder.embed([input.query], 'query');
-  const filter = vectorFilter(input.filters);
+  const filters = input.filters === undefined ? undefined : toFilters(input.filters);
+  const filter = vectorFilter(filters);
   const depth = Math.max(input.limit * 3, 20);
   const [artifactHits, chunkHits] = await Promise.all([
     services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
@@ -44,5 +46,5 @@ export async function artifactSearch(services: Services, input: ArtifactSearchIn
     return toHit(revision, c.score, { [channel]: c.rank }, pieceFor(c, revision));
   });
   if (input.expand_neighbors) await attachNeighbors(services, results);
-  return { query: input.query, results, total: results.length };
+  return { query: input.query, results, total: results.length, filters_applied: filtersApplied(filters) };
 }

@@ -23,7 +23,7 @@ import {
   pieceFor,
   toHit,
 } from './candidates.js';
-import { vectorFilter } from './filters.js';
+import { type ArtifactFilters, filtersApplied, toFilters, vectorFilter } from './filters.js';
 import { lexicalQuery } from './lexical-query.js';
 import { fuseRanks } from './rrf.js';
 
@@ -42,16 +42,20 @@ interface ChannelResults {
   events: EventView[];
 }
 
-async function runChannels(services: Services, input: HybridSearchInput): Promise<ChannelResults> {
+async function runChannels(
+  services: Services,
+  input: HybridSearchInput,
+  filters: ArtifactFilters | undefined,
+): Promise<ChannelResults> {
   const depth = Math.max(input.limit * 3, 30);
-  const filter = vectorFilter(input.filters);
+  const filter = vectorFilter(filters);
   const [vector] = await services.embedder.embed([input.query], 'query');
   const [artifactHits, chunkHits, lexicalHits, memories, events] = await Promise.all([
     services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
     services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
     lexicalSearch(services.sql, lexicalQuery(input.query), {
       limit: depth * 2,
-      ...(input.filters ? { filters: input.filters } : {}),
+      ...(filters ? { filters } : {}),
     }),
     input.include_memory ? services.vectors.query('memory', vector!, { limit: depth }) : Promise.resolve([]),
     input.include_events ? rankEventsForQuery(services.sql, input.query, depth) : Promise.resolve([]),
@@ -109,7 +113,8 @@ function choosePiece(found: ReadonlyArray<[ArtifactChannel, Candidate]>, isChunk
 
 export async function hybridSearch(services: Services, input: HybridSearchInput) {
   const k = services.config.rrfConstant;
-  const found = await runChannels(services, input);
+  const filters = input.filters === undefined ? undefined : toFilters(input.filters);
+  const found = await runChannels(services, input, filters);
   // Memories and events are ranked by one channel each, artifacts by three. Counted once, the
   // best memory would score like an artifact that only one channel found and sink below every
   // artifact the channels agree on; so a single-channel kind's vote counts for all three.
@@ -180,5 +185,11 @@ export async function hybridSearch(services: Services, input: HybridSearchInput)
       results.filter((r): r is ArtifactHit => r.kind === 'artifact'),
     );
   }
-  return { query: input.query, rrf_k: k, results, total: results.length };
+  return {
+    query: input.query,
+    rrf_k: k,
+    results,
+    total: results.length,
+    filters_applied: filtersApplied(filters),
+  };
 }

@@ -1,7 +1,6 @@
 import * as v from 'valibot';
 import { measureEmbedding } from '../../domain/embedding-probe.js';
 import { artifactSearch } from '../../domain/search/artifact-search.js';
-import { filtersApplied, toFilters } from '../../domain/search/filters.js';
 import { hybridSearch } from '../../domain/search/hybrid.js';
 import { ARTIFACT_TYPES, SENSITIVITIES, VISIBILITY_SCOPES } from '../../domain/vocabulary.js';
 import { defineTool } from './registry.js';
@@ -16,12 +15,21 @@ const filterFields = {
   time_range_end: v.optional(isoDate('Only artifacts whose ts is at or before this time (ISO 8601).')),
 };
 
-type FilterInput = { [K in keyof typeof filterFields]?: string | undefined };
+type TimeRange = { time_range_start?: string | undefined; time_range_end?: string | undefined };
 
-const timeRangeOrdered = (input: FilterInput) =>
-  input.time_range_start === undefined ||
-  input.time_range_end === undefined ||
-  Date.parse(input.time_range_start) <= Date.parse(input.time_range_end);
+/** time_range_end must not be before time_range_start (checked where both fields sit). */
+function timeRangeOrdered<T extends TimeRange>() {
+  return v.forward<T, v.CheckIssue<T>, ['time_range_end']>(
+    v.check(
+      (input) =>
+        input.time_range_start === undefined ||
+        input.time_range_end === undefined ||
+        Date.parse(input.time_range_start) <= Date.parse(input.time_range_end),
+      'must not be before time_range_start',
+    ),
+    ['time_range_end'] as Parameters<typeof v.forward<T, v.CheckIssue<T>, ['time_range_end']>>[1],
+  );
+}
 
 export const artifactSearchTool = defineTool({
   name: 'artifact_search',
@@ -36,22 +44,11 @@ export const artifactSearchTool = defineTool({
       ...filterFields,
       expand_neighbors: flag(false, 'Also return the chunks just before and after each matching chunk.'),
     }),
-    v.forward(
-      v.check((input) => timeRangeOrdered(input), 'must not be before time_range_start'),
-      ['time_range_end'],
-    ),
+    timeRangeOrdered(),
   ),
   annotations: { readOnlyHint: true, idempotentHint: true },
-  handler: async (services, input) => {
-    const filters = toFilters(input);
-    const result = await artifactSearch(services, {
-      query: input.query,
-      limit: input.limit,
-      expand_neighbors: input.expand_neighbors,
-      ...(filters ? { filters } : {}),
-    });
-    return { ...result, filters_applied: filtersApplied(filters) };
-  },
+  handler: async (services, { query, limit, expand_neighbors, ...filters }) =>
+    artifactSearch(services, { query, limit, expand_neighbors, filters }),
 });
 
 export const hybridSearchTool = defineTool({
@@ -70,31 +67,14 @@ export const hybridSearchTool = defineTool({
       expand_neighbors: flag(false, 'Also return the chunks just before and after each matching chunk.'),
       filters: v.optional(
         v.pipe(
-          v.pipe(
-            v.strictObject(filterFields),
-            v.forward(
-              v.check((input) => timeRangeOrdered(input), 'must not be before time_range_start'),
-              ['time_range_end'],
-            ),
-          ),
+          v.pipe(v.strictObject(filterFields), timeRangeOrdered()),
           v.description('Restrict artifacts by type, source, sensitivity, visibility or time range.'),
         ),
       ),
     }),
   ),
   annotations: { readOnlyHint: true, idempotentHint: true },
-  handler: async (services, input) => {
-    const filters = input.filters ? toFilters(input.filters) : undefined;
-    const result = await hybridSearch(services, {
-      query: input.query,
-      limit: input.limit,
-      include_memory: input.include_memory,
-      include_events: input.include_events,
-      expand_neighbors: input.expand_neighbors,
-      ...(filters ? { filters } : {}),
-    });
-    return { ...result, filters_applied: filtersApplied(filters) };
-  },
+  handler: async (services, input) => hybridSearch(services, input),
 });
 
 export const embeddingHealth = defineTool({
