@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_BODY_BYTES } from '../src/server/http.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../src/server/mcp.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 const TOOL_NAMES = [
@@ -577,6 +578,95 @@ describe('memory serve over MCP Streamable HTTP', () => {
 
     const { tools } = await t.client.listTools();
     assert.equal(tools.length, TOOL_NAMES.length);
+  });
+
+  test('JSON-RPC edges: batches, notifications, bad params, unknown methods, transport headers', async () => {
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+    };
+    const post = async (body: unknown, extra: Record<string, string> = {}) => {
+      const response = await fetch(`${t.url}/mcp/`, {
+        method: 'POST',
+        headers: { ...headers, ...extra },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    };
+    type Reply = { id: unknown; result?: Record<string, unknown>; error?: { code: number; message: string } };
+
+    const empty = await post([]);
+    assert.equal(empty.status, 400);
+    assert.equal((empty.json as Reply).error?.code, -32600);
+
+    const notification = await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    assert.equal(notification.status, 202);
+    assert.equal(notification.json, undefined);
+
+    const batch = await post([
+      { jsonrpc: '2.0', id: 'a', method: 'ping' },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 'b', method: 'tools/list' },
+    ]);
+    assert.equal(batch.status, 200);
+    const replies = batch.json as Reply[];
+    assert.deepEqual(
+      replies.map((r) => r.id),
+      ['a', 'b'],
+    );
+    assert.deepEqual(replies[0]?.result, {});
+    assert.equal((replies[1]?.result?.tools as unknown[]).length, TOOL_NAMES.length);
+
+    for (const args of [['a'], 'text', 42]) {
+      const bad = await post({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'memory_list', arguments: args },
+      });
+      assert.equal(bad.status, 200);
+      assert.equal((bad.json as Reply).id, 7);
+      assert.equal((bad.json as Reply).error?.code, -32602);
+      assert.match((bad.json as Reply).error!.message, /"arguments" must be an object/);
+      assert.ok((bad.json as Reply).error!.message.length < 120, 'a short message, no validator dump');
+    }
+
+    const unknown = await post({ jsonrpc: '2.0', id: 8, method: 'resources/list' });
+    assert.equal((unknown.json as Reply).error?.code, -32601);
+
+    const initialize = await post({
+      jsonrpc: '2.0',
+      id: 9,
+      method: 'initialize',
+      params: { protocolVersion: '1999-01-01', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
+    const init = (initialize.json as Reply).result as {
+      protocolVersion: string;
+      serverInfo: { name: string };
+    };
+    assert.ok(
+      SUPPORTED_PROTOCOL_VERSIONS.includes(init.protocolVersion),
+      'an unknown version gets one we speak',
+    );
+    assert.equal(init.serverInfo.name, 'memory');
+
+    const initWithOthers = await post([
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18' } },
+      { jsonrpc: '2.0', id: 2, method: 'ping' },
+    ]);
+    assert.equal(initWithOthers.status, 400);
+
+    const version = await post(
+      { jsonrpc: '2.0', id: 1, method: 'ping' },
+      { 'mcp-protocol-version': '1999-01-01' },
+    );
+    assert.equal(version.status, 400);
+    const accept = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { accept: 'application/json' });
+    assert.equal(accept.status, 406);
+    const type = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'content-type': 'text/plain' });
+    assert.equal(type.status, 415);
   });
 
   test('GET /health reports dependencies and queue', async () => {

@@ -1,19 +1,18 @@
 /**
  * The HTTP surface: MCP Streamable HTTP at `/mcp` and `/mcp/`, `GET /health`, `GET /metrics`.
  *
- * MCP runs stateless: each POST gets its own server and transport, answers with JSON, and no
- * session is kept, so any replica can answer any request and a restart loses nothing. GET (a
- * server-to-client stream) is answered 405, as the specification allows for servers that offer
- * none.
+ * MCP runs stateless: each POST is answered on its own with JSON (server/mcp.ts dispatches it),
+ * and no session is kept, so any replica can answer any request and a restart loses nothing. GET
+ * (a server-to-client stream) is answered 405, as the specification allows for servers that
+ * offer none.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
 import type { HealthReport } from '../health.js';
-import { createMcpServer, type McpHooks } from './mcp.js';
+import { createMcpDispatcher, type McpHooks, SUPPORTED_PROTOCOL_VERSIONS } from './mcp.js';
 import type { Tool } from './tools/registry.js';
 
 /** The largest artifact (10,000,000 characters, up to 4 UTF-8 bytes each) plus the JSON-RPC envelope. */
@@ -84,20 +83,41 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
 
+  const dispatcher = createMcpDispatcher(deps.services, deps.tools, deps.hooks);
   const handleMcp = async (request: Request): Promise<Response> => {
-    const server = createMcpServer(deps.services, deps.tools, deps.hooks);
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-      maxRequestBodySize: MAX_BODY_BYTES,
-    });
-    await server.connect(transport);
-    try {
-      return await transport.handleRequest(request);
-    } finally {
-      // JSON responses are complete once handleRequest resolves.
-      void server.close();
+    // The transport rules of MCP Streamable HTTP, checked in the order the SDK checks them.
+    const accept = request.headers.get('accept') ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      return jsonRpcError(
+        406,
+        -32000,
+        'Not Acceptable: Client must accept both application/json and text/event-stream',
+      );
     }
+    const contentType = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (contentType !== 'application/json') {
+      return jsonRpcError(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    const version = request.headers.get('mcp-protocol-version');
+    if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return jsonRpcError(
+        400,
+        -32000,
+        `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
+      );
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await request.text());
+    } catch {
+      return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
+    }
+    const reply = await dispatcher.handle(body);
+    if (reply.body === undefined) return new Response(null, { status: reply.status });
+    return new Response(reply.body, {
+      status: reply.status,
+      headers: { 'content-type': 'application/json' },
+    });
   };
 
   for (const path of ['/mcp', '/mcp/']) {
