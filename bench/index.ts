@@ -12,6 +12,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['queue.js', []], // queue throughput and pickup latency
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
+  ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
 ];
 
 const quick = process.argv.includes('--quick');
