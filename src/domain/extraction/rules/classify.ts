@@ -16,6 +16,8 @@ const MIN_SCORE = 0.55;
 const HINT_ONLY_SCORE = 0.7;
 /** Added to a cue's weight when the heading names the same category. */
 const HINT_BONUS = 0.15;
+/** Weight of a label that names the category of its sentence ("Decision: ..."): an explicit cue. */
+const LABEL_WEIGHT = 0.85;
 
 export interface Verdict {
   category: Category;
@@ -36,6 +38,24 @@ const NAMED_SUBJECT =
 /** Scores are compared for ties: 0.7 + 0.1 must equal 0.8. */
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
+}
+
+/** The best-scoring category; on a tie the heading's, else the first in PRIORITY. */
+function topScore(
+  scores: ReadonlyMap<Category, number>,
+  hint: Category | null,
+): { category: Category; score: number } | null {
+  let winner: Category | null = null;
+  let top = 0;
+  for (const category of PRIORITY) {
+    const score = scores.get(category);
+    if (score === undefined) continue;
+    if (winner === null || score > top + 1e-9 || (Math.abs(score - top) < 1e-9 && category === hint)) {
+      winner = category;
+      top = score;
+    }
+  }
+  return winner === null ? null : { category: winner, score: top };
 }
 
 export function classify(
@@ -59,14 +79,26 @@ export function classify(
       best.set(category, { weight, at: span.start + at, end: span.start + at + length });
     }
   };
+  const label = isFirstSentence ? block.label : null;
+  // "Decision: We will use Postgres.": the label names the category of the sentence it opens,
+  // whatever that sentence's cues say ("We will" reads as a commitment). It says nothing of the
+  // block's later sentences ("Alice Chen will deliver the plan by March 3."): those are classified
+  // on their own, and one of another category starts an event of its own (drafts.ts). Cues are
+  // read after such a label, so that one of its category says where the subject follows
+  // ("Action item: Bob will send the report" is about the report), not the label's own words.
+  const labelled =
+    label !== null && label.category !== null && label.end <= span.end
+      ? { category: label.category, end: label.end }
+      : null;
+  const cuesFrom = labelled === null ? 0 : labelled.end - span.start;
   for (const { category, weight, pattern, factual } of CUES) {
-    const match = pattern.exec(sentence);
+    const match = pattern.exec(sentence.slice(cuesFrom));
     if (match === null) continue;
-    if (factual && NOT_HAPPENED.test(sentence.slice(Math.max(0, match.index - 30), match.index))) continue;
-    consider(category, weight, match.index, match[0].length);
+    const at = cuesFrom + match.index;
+    if (factual && NOT_HAPPENED.test(sentence.slice(Math.max(0, at - 30), at))) continue;
+    consider(category, weight, at, match[0].length);
   }
   // An action item: "Bob: Complete the API refactor by March 25th".
-  const label = isFirstSentence ? block.label : null;
   if (label?.person && label.end <= span.end) {
     const rest = text.slice(label.end, span.end);
     if (TASK_VERB.test(rest) || dates.length > 0 || /^(?:will|to)\b/i.test(rest)) {
@@ -74,13 +106,13 @@ export function classify(
     }
   }
   // "Alice to discuss the timeline with stakeholders on March 22nd.", "Maria will send ...".
-  const named = NAMED_SUBJECT.exec(sentence);
+  const named = NAMED_SUBJECT.exec(sentence.slice(cuesFrom));
   // "Carol to follow up" reads as a to-do whoever Carol is; "X will" only when X is known to be
   // a person ("Launch will slip" is no commitment).
   const isPerson =
     named !== null && (roster.resolve(named[1]!) !== null || (named[2] === 'to' && looksLikeName(named[1]!)));
   if (named !== null && isPerson) {
-    consider('Commitment', named[2] === 'to' ? 0.8 : 0.7, 0, named[0].length);
+    consider('Commitment', named[2] === 'to' ? 0.8 : 0.7, cuesFrom, named[0].length);
   }
   const commitment = best.get('Commitment');
   if (commitment !== undefined && dates.some((d) => d.deadline)) {
@@ -92,6 +124,15 @@ export function classify(
     consider('Commitment', 0.85, agreed.index, agreed[0].length);
   }
 
+  if (labelled !== null) {
+    const own = best.get(labelled.category);
+    best.set(
+      labelled.category,
+      own === undefined
+        ? { weight: LABEL_WEIGHT, at: span.start, end: labelled.end }
+        : { ...own, weight: Math.max(own.weight, LABEL_WEIGHT) },
+    );
+  }
   const scores = new Map<Category, number>();
   for (const [category, { weight }] of best) scores.set(category, weight);
   // A heading alone makes an event (0.7); with a cue of its own category it strengthens it. It never
@@ -100,21 +141,15 @@ export function classify(
     const own = scores.get(block.hint);
     scores.set(block.hint, own === undefined ? HINT_ONLY_SCORE : round2(own + HINT_BONUS));
   }
-  let winner: Category | null = null;
-  let top = 0;
-  for (const category of PRIORITY) {
-    const score = scores.get(category);
-    if (score === undefined) continue;
-    if (winner === null || score > top + 1e-9 || (Math.abs(score - top) < 1e-9 && category === block.hint)) {
-      winner = category;
-      top = score;
-    }
-  }
-  if (winner === null || top < MIN_SCORE) return null;
-  const found = best.get(winner);
+  const chosen =
+    labelled !== null
+      ? { category: labelled.category, score: scores.get(labelled.category)! }
+      : topScore(scores, block.hint);
+  if (chosen === null || chosen.score < MIN_SCORE) return null;
+  const found = best.get(chosen.category);
   return {
-    category: winner,
-    score: top,
+    category: chosen.category,
+    score: chosen.score,
     cueWeight: found?.weight ?? 0,
     cueAt: found?.at ?? span.start,
     cueEnd: found?.end ?? span.start,

@@ -162,6 +162,40 @@ export function hintOf(text: string): Category | null {
   return null;
 }
 
+/**
+ * Labels that name the category of the sentence they open ("Decision: We will use Postgres.",
+ * "- Open risk: ...", "**Action items**: ..."): the whole label is one of these words, with at
+ * most one word before it. A field ("Budget: ..."), a status line ("Update: ...", which reports
+ * anything) or a name is not among them.
+ */
+const LABEL_KINDS: readonly [Category, RegExp][] = [
+  ['Decision', /^(?:decisions?|decided|resolutions?|resolved|agreed|agreements?)$/i],
+  [
+    'Commitment',
+    /^(?:actions?|action items?|to-?dos?|to do|tasks?|next steps?|follow[- ]?ups?|commitments?|deliverables?|assignments?)$/i,
+  ],
+  ['QualityRisk', /^(?:risks?|concerns?|issues?|blockers?|blocked|problems?|bugs?|incidents?)$/i],
+  ['Execution', /^(?:done|completed?|shipped|delivered|released|launched|accomplishments?)$/i],
+  ['Change', /^(?:changes?|changed|amendments?|revisions?|modifications?)$/i],
+  ['Feedback', /^(?:feedback|suggestions?|comments?|kudos|praise|complaints?)$/i],
+  ['Stakeholder', /^(?:stakeholders?|sign-?offs?|approvals? (?:needed|required)|escalations?|escalated)$/i],
+  ['Collaboration', /^(?:collaboration|pairing|hand-?offs?)$/i],
+];
+
+/** The category a line's label names, or null (see LABEL_KINDS). */
+export function labelCategory(label: string): Category | null {
+  const words = label.trim().split(/\s+/);
+  // "Action item" is two words of a kind; "Open risk" and "Scope change" one word before one;
+  // "Not done" is no report of anything done.
+  const candidates = /^(?:not|no|non)$/i.test(words[0] ?? '')
+    ? []
+    : [words.join(' '), words.slice(1).join(' ')];
+  for (const [category, pattern] of LABEL_KINDS) {
+    if (candidates.some((candidate) => pattern.test(candidate))) return category;
+  }
+  return null;
+}
+
 /** Verbs that open a to-do ("Complete the refactor", "Send the draft"). */
 export const TASK_VERB =
   /^(?:complete|finish|finali[sz]e|send|share|review|set up|setup|deliver|schedule|update|prepare|draft|write|fix|investigate|follow up|create|build|test|deploy|check|confirm|book|organi[sz]e|document|present|contact|call|email|draft|ship|merge|implement|migrate|design|plan|coordinate|run|add|remove|provide|submit|sign|get|make|own|lead|drive|look into|reach out|talk to|sync|circulate|publish|release|clean up|refactor|research|evaluate|estimate|assess|analy[sz]e|identify|collect|gather|arrange|finalise|reply|respond|ping)\b/i;

@@ -5,9 +5,17 @@
  * speaker, the label), so that a sentence is read with its context (step 1 of rules.ts).
  */
 import type { Category, ExtractionInput } from '../types.js';
-import { hintOf, TASK_VERB } from './cues.js';
+import { hintOf, labelCategory, TASK_VERB } from './cues.js';
 import { findDates, utcDay } from './dates.js';
-import { looksLikeName, NAME_IN_ROLE, NAME_TO_VERB, PERSON_VERB, personName, Roster } from './roster.js';
+import {
+  FULL_NAME_WILL,
+  looksLikeName,
+  NAME_IN_ROLE,
+  NAME_TO_VERB,
+  PERSON_VERB,
+  personName,
+  Roster,
+} from './roster.js';
 
 interface Line {
   start: number;
@@ -59,6 +67,8 @@ export interface Label {
   text: string;
   /** The person the label names, or null for a field name ("Budget: ...") or a bold heading. */
   person: string | null;
+  /** The category the label names ("Decision:", "Risk:"): of the sentence it opens only. */
+  category: Category | null;
   bold: boolean;
 }
 
@@ -83,7 +93,12 @@ function readLabel(text: string, from: number, to: number, roster: Roster, isIte
   const match = LABEL.exec(text.slice(from, Math.min(to, from + 80)));
   if (match === null) return null;
   const labelText = match[2]!.trim();
-  const rest = text.slice(from + match[0].length, to);
+  const end = from + match[0].length;
+  const bold = match[1] !== undefined;
+  // A category word is no person, even before a to-do ("Blocker: fix the login bug by Friday").
+  const category = labelCategory(labelText);
+  if (category !== null) return { end, text: labelText, person: null, category, bold };
+  const rest = text.slice(end, to);
   let person = roster.resolve(labelText);
   if (person === null && HANDLE.test(labelText)) person = personName(labelText);
   if (person === null && looksLikeName(labelText) && (isItem || TIMESTAMP.test(text.slice(from, to)))) {
@@ -92,7 +107,7 @@ function readLabel(text: string, from: number, to: number, roster: Roster, isIte
       person = roster.add(labelText);
     }
   }
-  return { end: from + match[0].length, text: labelText, person, bold: match[1] !== undefined };
+  return { end, text: labelText, person, category: null, bold };
 }
 
 /**
@@ -150,6 +165,7 @@ export function readDocument(text: string, from: number, to: number, input: Extr
   for (const m of body.matchAll(/(?<![\p{L}\p{N}_])@([\p{Ll}\d]+(?:[._][\p{Ll}\d]+)+)/gu)) roster.add(m[1]!);
   for (const m of body.matchAll(NAME_IN_ROLE)) roster.add((m[1] ?? m[2])!);
   for (const m of body.matchAll(NAME_TO_VERB)) if (looksLikeName(m[1]!)) roster.add(m[1]!);
+  for (const m of body.matchAll(FULL_NAME_WILL)) if (looksLikeName(m[1]!)) roster.add(m[1]!);
   for (const m of body.matchAll(PERSON_VERB)) if (looksLikeName(m[1]!)) roster.add(m[1]!);
 
   const blocks: Block[] = [];
@@ -212,7 +228,10 @@ export function readDocument(text: string, from: number, to: number, input: Extr
       const start = line.start + (line.text.length - line.text.trimStart().length);
       const label = readLabel(text, start, line.end, roster, false);
       const lineSpeaker = label?.person ?? null;
-      if (open === null || open.isItem || previousBlank || lineSpeaker !== null) {
+      // A line labelled with a category ("Decision: ...") opens a block, as a speaker's line does:
+      // inside the paragraph above, its label would be lost and its sentence read as more of it.
+      const labelled = label?.category != null;
+      if (open === null || open.isItem || previousBlank || lineSpeaker !== null || labelled) {
         if (open?.isItem) listHint = undefined;
         current = {
           start,

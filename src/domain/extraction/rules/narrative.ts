@@ -40,7 +40,10 @@ export function narrativeOf(
 ): string {
   const span = spanOf(draft);
   const label = labelOf(draft);
-  let body = cleanText(text.slice(label?.person ? label.end : span.start, span.end));
+  // A person's label becomes the subject of the sentence; a category's ("Decision:") is the event's
+  // category already. A field's ("Travel budget:") is part of what the sentence says.
+  const skipLabel = label !== null && (label.person !== null || label.category !== null);
+  let body = cleanText(text.slice(skipLabel ? label.end : span.start, span.end));
   const spoken = label?.person ? thirdPerson(body, label.person) : null;
   if (spoken !== null) {
     body = spoken;

@@ -4,6 +4,7 @@
  * "@alice.chen" are Alice Chen). Actors, owners and speakers are resolved through the roster so
  * that one person has one name across the events of a document.
  */
+import { TASK_VERB } from './cues.js';
 
 /** Capitalised words that start sentences or labels but are not names. */
 export const NOT_NAMES = new Set(
@@ -36,9 +37,24 @@ export const PERSON_VERB =
 export const NAME_IN_ROLE =
   /\((\p{Lu}\p{Ll}+) (?:leading|owning|driving|delivering|handling|responsible)\)|(?:^|\n)[ \t]*(\p{Lu}\p{Ll}+), (?:please|can you|could you|would you|let me know)\b/gu;
 
-/** A line or item opening with "Carol to <verb>". */
-export const NAME_TO_VERB =
-  /(?:^|\n)[ \t]*(?:(?:[-*•+]|\d{1,3}[.)])[ \t]+)?(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) to \p{Ll}/gu;
+/** Where a line or list item opens, and a label on it ("- Action item: "), before a name. */
+const LINE_OPENING = String.raw`(?:^|\n)[ \t]*(?:(?:[-*•+]|\d{1,3}[.)])[ \t]+)?(?:[\p{L} -]{1,30}:[ \t]+)?`;
+
+/** A line or item opening with "Carol to <verb>", also after a label ("Action item: Carol to ..."). */
+export const NAME_TO_VERB = new RegExp(
+  String.raw`${LINE_OPENING}(\p{Lu}\p{Ll}+(?: \p{Lu}\p{Ll}+)?) to \p{Ll}`,
+  'gu',
+);
+
+/**
+ * A line or sentence opening with a full name and "will" before a to-do verb: "Alice Chen will
+ * deliver the plan", "Action item: Alice Chen will ...". Two capitalised words and a to-do,
+ * because one word ("Search will ship") is as often a product as a person.
+ */
+export const FULL_NAME_WILL = new RegExp(
+  String.raw`(?:${LINE_OPENING}|[.!?]\s+)(\p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+) will ${TASK_VERB.source.slice(1)}`,
+  'gu',
+);
 
 /** Parts of an address that name a list or a function, not a person (engineering-team@...). */
 const GROUP_WORDS = new Set(

@@ -6,15 +6,19 @@
  *
  * How a sentence becomes an event (the file that does each step in brackets):
  * 1. Lines are grouped into blocks: a paragraph, one list item (with its continuation lines), or
- *    a chat message. Leading `Key: value` lines (From/To/Date/Attendees...) are metadata: they
- *    feed the roster and the document date but are never events. [document.ts, roster.ts]
+ *    a chat message; a line labelled with a person ("Bob: ...") or a category ("Decision: ...")
+ *    opens a block of its own. Leading `Key: value` lines (From/To/Date/Attendees...) are
+ *    metadata: they feed the roster and the document date but are never events.
+ *    [document.ts, roster.ts]
  * 2. Blocks are split into sentences with exact offsets (abbreviations, decimals, e-mail handles
  *    and wrapped lines do not end a sentence; a line break before a capitalised line does).
  *    [sentences.ts]
  * 3. Every sentence gets a score per category: the strongest cue's weight, plus structural cues
  *    (an action item `Name: verb ... by <date>`), plus a bonus for the category a heading or list
  *    intro names ("## Risks", "Action Items:"). The best category wins if it scores at least
- *    MIN_SCORE. One sentence gives at most one event. [classify.ts with cues.ts and dates.ts]
+ *    MIN_SCORE; a label that names a category ("Risk: ...") decides the category of the one
+ *    sentence it opens, not of the sentences after it. One sentence gives at most one event.
+ *    [classify.ts with cues.ts and dates.ts]
  * 4. Consecutive sentences of one block that raise the same category become one event when the
  *    result fits in MAX_QUOTE_WORDS words; a sentence opening with a pronoun and no strong cue of
  *    its own ("This gives us two weeks of buffer.") belongs to the event before it. Splitting

@@ -81,10 +81,12 @@ export function subjectOf(core: string, cueEnd: number, label: Label | null, ros
     return { type: PROJECT_WORDS.test(phrase) ? 'project' : 'object', ref: phrase.slice(0, 200) };
   };
   const labelWords = label?.text.split(' ') ?? [];
-  // "Travel budget: ...", "**Launch Date**: ..."; not "Emma flagged a concern: ...".
+  // "Travel budget: ...", "**Launch Date**: ..."; not "Emma flagged a concern: ...", nor
+  // "Action item: ...", which names the category and leaves the subject to the sentence.
   const isFieldLabel =
     label !== null &&
     label.person === null &&
+    label.category === null &&
     (labelWords.length <= 3 || (label.bold && labelWords.length <= 5)) &&
     !(labelWords.length === 1 && (NOT_NAMES.has(label.text) || /ed$/.test(label.text)));
   if (isFieldLabel) return typed(label.text);
