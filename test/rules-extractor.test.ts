@@ -6,6 +6,7 @@ import { anchorEvents } from '../src/domain/extraction/anchor.js';
 import { createRulesExtractor } from '../src/domain/extraction/rules/rules.js';
 import {
   type AnchoredEvent,
+  type Category,
   ExtractedEventSchema,
   type ExtractionInput,
   MAX_QUOTE_WORDS,
@@ -163,6 +164,139 @@ describe('rules extractor', () => {
     assert.deepEqual(events[2]!.actors[0], { ref: 'Emma Wilson', role: 'owner' });
     assert.equal(events[3]!.event_time, '2025-03-07');
     assert.equal(events[3]!.narrative, 'Frank Lee to send the timeline breakdown by Friday');
+  });
+
+  test('a labelled line: the label names its own sentence, the next sentence is its own event', async () => {
+    const decision = 'Decision: We will use Postgres for event storage starting Monday.';
+    const commitment = 'Alice Chen will deliver the migration plan by March 3, 2025.';
+    const content = `${decision} ${commitment}`;
+    const events = await extract(inputFor(content));
+    assert.deepEqual(
+      events.map((e) => e.category),
+      ['Decision', 'Commitment'],
+    );
+    const [first, second] = events;
+    assert.equal(first!.evidence[0]!.quote, decision);
+    assert.equal(first!.narrative, 'We will use Postgres for event storage starting Monday.');
+    assert.deepEqual(first!.subject, { type: 'object', ref: 'Postgres' });
+    assert.equal(second!.evidence[0]!.quote, commitment);
+    assert.deepEqual(second!.actors[0], { ref: 'Alice Chen', role: 'owner' });
+    assert.equal(second!.event_time, '2025-03-03');
+    for (const event of events) {
+      const { quote, startChar, endChar } = event.evidence[0]!;
+      assert.equal(quote, content.slice(startChar, endChar));
+    }
+  });
+
+  test('each kind of label decides its sentence, not the different sentence after it', async () => {
+    const cases: [label: string, labelled: string, next: string, categories: [Category, Category]][] = [
+      [
+        'Decision',
+        'We will use Postgres for event storage.',
+        'Alice Chen will deliver the migration plan by March 14.',
+        ['Decision', 'Commitment'],
+      ],
+      [
+        'Action item',
+        'review the vendor contract by Friday.',
+        'The vendor API is flaky under load.',
+        ['Commitment', 'QualityRisk'],
+      ],
+      [
+        'Risk',
+        'The vendor has not answered our last three emails.',
+        'We decided to keep the current vendor.',
+        ['QualityRisk', 'Decision'],
+      ],
+      [
+        'Done',
+        'Billing export for the enterprise customers.',
+        'The rollout to Europe is blocked by a bug.',
+        ['Execution', 'QualityRisk'],
+      ],
+      [
+        'Change',
+        'Standups are now on Tuesdays at ten.',
+        'We decided to cancel the Friday demo.',
+        ['Change', 'Decision'],
+      ],
+      [
+        'Feedback',
+        'The new dashboard is much faster than the old one.',
+        'Bob Smith will send the survey results by Friday.',
+        ['Feedback', 'Commitment'],
+      ],
+      [
+        'Stakeholder',
+        'Legal wants to read the contract before we sign.',
+        'We decided to wait for their review.',
+        ['Stakeholder', 'Decision'],
+      ],
+      [
+        'Collaboration',
+        'Dana and Sam will split the parser work.',
+        'The parser still crashes on empty files.',
+        ['Collaboration', 'QualityRisk'],
+      ],
+    ];
+    for (const [label, labelled, next, categories] of cases) {
+      const content = `${label}: ${labelled} ${next}`;
+      const events = await extract(inputFor(content));
+      assert.deepEqual(
+        events.map((e) => e.category),
+        categories,
+        content,
+      );
+      assert.deepEqual(
+        events.map((e) => e.evidence[0]!.quote),
+        [`${label}: ${labelled}`, next],
+        content,
+      );
+      for (const event of events) {
+        const { quote, startChar, endChar } = event.evidence[0]!;
+        assert.equal(quote, content.slice(startChar, endChar));
+      }
+    }
+  });
+
+  test('a label followed by several sentences: a pronoun joins the event before it', async () => {
+    const risk = 'Risk: The vendor API is flaky under load.';
+    const commitment = 'Bob Smith will add retries by Friday. It should hide most of the failures.';
+    const decision = 'We decided to keep the vendor for now.';
+    const content = `${risk} ${commitment} ${decision}`;
+    const events = await extract(inputFor(content));
+    assert.deepEqual(
+      events.map((e) => [e.category, e.evidence[0]!.quote]),
+      [
+        ['QualityRisk', risk],
+        ['Commitment', commitment],
+        ['Decision', decision],
+      ],
+    );
+    assert.deepEqual(events[1]!.actors[0], { ref: 'Bob Smith', role: 'owner' });
+    assert.equal(events[1]!.event_time, '2025-03-07');
+  });
+
+  test('labelled lines open their own block; qualified, bold and listed labels count; none is a person', async () => {
+    const content = [
+      'We met to plan the storage move.',
+      'Final decision: We will use Postgres for event storage.',
+      '**Open risk**: the driver release may slip a week.',
+      '- Blocker: fix the login bug by Friday',
+      '- Scope change: exports are out of the first release.',
+      '- Action items: Carol to update the designs by March 7.',
+    ].join('\n');
+    const events = await extract(inputFor(content));
+    assert.deepEqual(
+      events.map((e) => e.category),
+      ['Decision', 'QualityRisk', 'QualityRisk', 'Change', 'Commitment'],
+    );
+    const blocker = events[2]!;
+    assert.equal(blocker.evidence[0]!.quote, 'Blocker: fix the login bug by Friday');
+    assert.deepEqual(blocker.actors, []);
+    assert.equal(blocker.narrative, 'fix the login bug by Friday');
+    assert.deepEqual(events[4]!.actors[0], { ref: 'Carol', role: 'owner' });
+    assert.deepEqual(events[4]!.subject, { type: 'object', ref: 'designs' });
   });
 
   test('sentence splitting keeps abbreviations, decimals and handles inside one sentence', async () => {

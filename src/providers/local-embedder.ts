@@ -74,6 +74,7 @@
  * time goes to counting n-grams in Maps.
  */
 import { createHash } from 'node:crypto';
+import { ENGLISH_STOP_WORDS } from '../text/lexicon.js';
 import type { Embedder, EmbeddingPurpose } from './embedder.js';
 
 export const LOCAL_EMBEDDING_DIMENSIONS = 1024;
@@ -117,20 +118,6 @@ export const DEFAULT_LOCAL_TUNING: Readonly<LocalEmbedderTuning> = Object.freeze
   capitalBoost: 1,
   seed: 0,
 });
-
-// Snowball's English stop words (the list of Postgres' 'english' configuration, which the
-// lexical channel uses), with apostrophes removed as the tokeniser removes them.
-const STOP_WORDS = new Set(
-  (
-    'i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers ' +
-    'herself it its itself they them their theirs themselves what which who whom this that these those am is ' +
-    'are was were be been being have has had having do does did doing a an the and but if or because as until ' +
-    'while of at by for with about against between into through during before after above below to from up ' +
-    'down in out on off over under again further then once here there when where why how all any both each few ' +
-    'more most other some such no nor not only own same so than too very s t can will just don should now ' +
-    'dont doesnt didnt isnt arent wasnt werent cant wont shouldnt'
-  ).split(' '),
-);
 
 // Scripts written without spaces: each character is a word (pairs then act as character bigrams).
 const UNSPACED =
@@ -293,7 +280,7 @@ export function embedLocal(
   const recent: number[] = [];
   let position = 0;
   tokens.forEach((token, index) => {
-    if (index === skipped || STOP_WORDS.has(token.word)) return;
+    if (index === skipped || ENGLISH_STOP_WORDS.has(token.word)) return;
     position++;
     const term = t.stem ? stripPlural(token.word) : token.word;
     const termHash = hashString(WORD_SEED, term);
