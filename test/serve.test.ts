@@ -617,7 +617,7 @@ describe('memory serve over MCP Streamable HTTP', () => {
       ['a', 'b'],
     );
     assert.deepEqual(replies[0]?.result, {});
-    assert.equal((replies[1]?.result?.tools as unknown[]).length, TOOL_NAMES.length);
+    assert.equal((replies[1]!.result!.tools as unknown[]).length, TOOL_NAMES.length);
 
     for (const args of [['a'], 'text', 42]) {
       const bad = await post({
