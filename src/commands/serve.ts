@@ -18,6 +18,7 @@ import { taggedLogger } from '../log.js';
 import { createMcpServer } from '../mcp/server.js';
 import { createMetrics } from '../metrics.js';
 import { chromaUrl } from '../runtime.js';
+import { announceAuthModes } from '../server/oauth/bearer.js';
 import type { Services } from '../services.js';
 import { TOOLS } from '../tools/index.js';
 import { startWorker, type Worker } from '../worker/worker.js';
@@ -163,6 +164,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       extractor: runWorker ? config.eventExtractor : 'none (run memory work)',
       mode: embedded ? 'embedded' : 'external',
     });
+    announceAuthModes(config, logger);
     if (embedded) printConnectHelp(http.url);
     return { url: http.url, services, stop: cleanup };
   } catch (error) {

@@ -6,12 +6,13 @@
  * server-to-client stream) is answered 405, as the specification allows for servers that offer
  * none.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.js';
 import { createMcpServer, type McpHooks } from '../mcp/server.js';
+import { createMcpAuthenticator } from '../server/oauth/bearer.js';
+import { createOAuthRoutes } from '../server/oauth/routes.js';
 import type { Services } from '../services.js';
 import type { Tool } from '../tools/registry.js';
 
@@ -50,15 +51,6 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
   }
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (match === null) return false;
-  const given = Buffer.from(match[1]!.trim());
-  const expected = Buffer.from(token);
-  // Constant time: the comparison does not reveal how many leading characters were right.
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 function jsonRpcError(
   status: number,
   code: number,
@@ -88,6 +80,9 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
 
+  if (config.oauth) app.route('/', createOAuthRoutes({ oauth: config.oauth, sql: deps.services.sql }));
+  const authenticate = createMcpAuthenticator(config, deps.services.sql);
+
   const handleMcp = async (request: Request): Promise<Response> => {
     const server = createMcpServer(deps.services, deps.tools, deps.hooks);
     const transport = new WebStandardStreamableHTTPServerTransport({
@@ -113,11 +108,9 @@ export function createApp(deps: AppDeps): Hono {
           'Forbidden: this Origin is not allowed (set MCP_ALLOWED_ORIGINS to allow it)',
         );
       }
-      const token = config.mcp.authToken;
-      if (token !== undefined && !tokenMatches(c.req.header('authorization'), token)) {
-        return jsonRpcError(401, -32001, 'Unauthorized: send Authorization: Bearer <MCP_AUTH_TOKEN>', {
-          'www-authenticate': 'Bearer realm="memory"',
-        });
+      const auth = authenticate ? await authenticate(c.req.header('authorization')) : undefined;
+      if (auth !== undefined && !auth.ok) {
+        return jsonRpcError(401, -32001, auth.message, { 'www-authenticate': auth.challenge });
       }
       await next();
     });
