@@ -36,13 +36,17 @@ CREATE INDEX oauth_authorization_request_expires_idx ON oauth_authorization_requ
 
 -- One approval by the owner. Its code and every token descending from it (refresh rotations
 -- included) carry its id, so a reused code or a replayed refresh token revokes the whole family.
+-- owner_fingerprint is an HMAC of the owner secret it was approved with: changing
+-- MCP_OWNER_SECRET ends every grant, which is how the embedded mode, whose database no other
+-- process can open, revokes everything.
 CREATE TABLE oauth_grant (
-  grant_id   uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-  client_id  text        NOT NULL REFERENCES oauth_client ON DELETE CASCADE,
-  resource   text        NOT NULL,
-  scope      text        NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now(),
-  revoked_at timestamptz
+  grant_id          uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+  client_id         text        NOT NULL REFERENCES oauth_client ON DELETE CASCADE,
+  resource          text        NOT NULL,
+  scope             text        NOT NULL,
+  owner_fingerprint text        NOT NULL,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  revoked_at        timestamptz
 );
 CREATE INDEX oauth_grant_client_idx ON oauth_grant (client_id);
 

@@ -27,6 +27,7 @@ const STATIC_TOKEN = 'static-token-0123456789abcdef';
 describe('OAuth bad input', () => {
   let t: TestServer & { base: string };
   let other: TestServer & { base: string };
+  let rotated: TestServer & { base: string };
   let clientId: string;
 
   before(async () => {
@@ -41,6 +42,7 @@ describe('OAuth bad input', () => {
   });
   after(async () => {
     await other?.stop();
+    await rotated?.stop();
     await t.stop();
   });
 
@@ -438,6 +440,34 @@ describe('OAuth bad input', () => {
       'invalid_grant',
       'its token endpoint serves only its own resource',
     );
+  });
+
+  test('changing MCP_OWNER_SECRET ends every approval made under the old one', async () => {
+    const { code, verifier } = await freshCode();
+    const issued = await exchange(code, verifier);
+    const access = String(issued.body.access_token);
+    // The same public URL (as behind a proxy), the same database, another owner secret.
+    rotated = await startOAuthServer(
+      { MCP_PUBLIC_URL: t.base, MCP_OWNER_SECRET: 'a-new-owner-secret-9876543210' },
+      { db: t.db, chroma: t.chroma },
+    );
+    assert.equal(
+      (await mcpRequest(t.base, `Bearer ${access}`)).status,
+      200,
+      'the old server still honours it',
+    );
+    const refused = await mcpRequest(rotated.base, `Bearer ${access}`);
+    assert.equal(refused.status, 401);
+    assert.match(
+      ((await refused.json()) as { error: { message: string } }).error.message,
+      /owner secret changed/,
+    );
+    const refresh = await tokenRequest(rotated.base, {
+      grant_type: 'refresh_token',
+      refresh_token: String(issued.body.refresh_token),
+      client_id: clientId,
+    });
+    assert.equal(refresh.body.error, 'invalid_grant');
   });
 
   test('wrong owner secrets lock approval: the limit holds even for the right secret, and nothing is issued', async () => {

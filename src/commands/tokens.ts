@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { connect } from '../db/connect.js';
 import { describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
+import { ownerFingerprint } from '../server/oauth/crypto.js';
 import {
   listClients,
   listLiveTokens,
@@ -70,7 +71,10 @@ export async function runTokensCommand(config: Config, action: TokensAction): Pr
   }
   const sql = connect(config.databaseUrl, { max: 1, applicationName: 'memory-tokens' });
   try {
-    if (action.kind === 'list') return await list(sql, action.json);
+    if (action.kind === 'list') {
+      const owner = config.oauth ? ownerFingerprint(config.oauth.ownerSecret) : undefined;
+      return await list(sql, action.json, owner);
+    }
     return await revoke(sql, action);
   } catch (error) {
     const code = (error as { code?: string }).code;
@@ -85,8 +89,12 @@ export async function runTokensCommand(config: Config, action: TokensAction): Pr
   }
 }
 
-async function list(sql: ReturnType<typeof connect>, json: boolean): Promise<number> {
-  const [clients, tokens] = await Promise.all([listClients(sql), listLiveTokens(sql)]);
+async function list(
+  sql: ReturnType<typeof connect>,
+  json: boolean,
+  owner: string | undefined,
+): Promise<number> {
+  const [clients, tokens] = await Promise.all([listClients(sql), listLiveTokens(sql, owner)]);
   if (json) {
     process.stdout.write(`${JSON.stringify({ clients, tokens }, null, 2)}\n`);
     return 0;

@@ -109,6 +109,7 @@ export async function approveAuthorizationRequest(
   requestId: string,
   codeHash: string,
   codeTtlSeconds: number,
+  ownerFingerprint: string,
 ): Promise<{ request: AuthorizationRequestRow; grantId: string } | undefined> {
   return sql.begin(async (tx) => {
     const [request] = await tx<AuthorizationRequestRow[]>`
@@ -117,8 +118,8 @@ export async function approveAuthorizationRequest(
       returning *`;
     if (request === undefined) return undefined;
     const [grant] = await tx<Array<{ grant_id: string }>>`
-      insert into oauth_grant (client_id, resource, scope)
-      values (${request.client_id}, ${request.resource}, ${request.scope})
+      insert into oauth_grant (client_id, resource, scope, owner_fingerprint)
+      values (${request.client_id}, ${request.resource}, ${request.scope}, ${ownerFingerprint})
       returning grant_id`;
     await tx`
       insert into oauth_authorization_code (code_hash, grant_id, client_id, redirect_uri,
@@ -132,6 +133,7 @@ export async function approveAuthorizationRequest(
 
 export interface CodeRow {
   grant_id: string;
+  owner_fingerprint: string;
   client_id: string;
   redirect_uri: string;
   redirect_uri_explicit: boolean;
@@ -161,7 +163,8 @@ export async function consumeAuthorizationCode(sql: Sql, codeHash: string): Prom
       from oauth_grant g
       where c.code_hash = ${codeHash} and c.used_at is null and g.grant_id = c.grant_id
       returning c.grant_id, c.client_id, c.redirect_uri, c.redirect_uri_explicit, c.code_challenge,
-                g.resource, g.scope, (c.expires_at > now() and g.revoked_at is null) as live`;
+                g.resource, g.scope, g.owner_fingerprint,
+                (c.expires_at > now() and g.revoked_at is null) as live`;
     if (row !== undefined) {
       const { live, ...code } = row;
       return live ? { status: 'ok', code } : { status: 'expired' };
@@ -211,6 +214,8 @@ export interface TokenRow {
   revoked_at: Date | null;
   /** Not revoked, not expired, and its grant not revoked. */
   live: boolean;
+  /** Of the owner secret its grant was approved with; a token of another secret is dead. */
+  owner_fingerprint: string;
 }
 
 /** A token by its digest, live or not (the caller tells an expired token from a replayed one). */
@@ -222,7 +227,8 @@ export async function findToken(
   // oauth_token's unique index on token_hash.
   const [row] = await sql<TokenRow[]>`
     select t.token_id, t.kind, t.grant_id, t.client_id, t.resource, t.scope, t.expires_at, t.revoked_at,
-           (t.revoked_at is null and t.expires_at > now() and g.revoked_at is null) as live
+           (t.revoked_at is null and t.expires_at > now() and g.revoked_at is null) as live,
+           g.owner_fingerprint
     from oauth_token t join oauth_grant g using (grant_id)
     where t.token_hash = ${tokenHash} and t.kind = ${kind}`;
   return row;
@@ -328,8 +334,12 @@ export interface LiveToken {
   expires_at: Date;
 }
 
-/** Tokens that /mcp or /token would accept now. Never the token values: only digests are stored. */
-export async function listLiveTokens(sql: Sql): Promise<LiveToken[]> {
+/**
+ * Tokens that /mcp or /token would accept now. Never the token values: only digests are stored.
+ * With the current owner secret's fingerprint, tokens approved under an older secret are left
+ * out; without it (the secret is not configured where this runs) they cannot be told apart.
+ */
+export async function listLiveTokens(sql: Sql, ownerFingerprint?: string): Promise<LiveToken[]> {
   return sql<LiveToken[]>`
     select t.token_id, t.kind, t.client_id, c.client_name, t.grant_id, t.resource, t.scope,
            t.created_at, t.expires_at
@@ -337,6 +347,7 @@ export async function listLiveTokens(sql: Sql): Promise<LiveToken[]> {
     join oauth_client c using (client_id)
     join oauth_grant g using (grant_id)
     where t.revoked_at is null and t.expires_at > now() and g.revoked_at is null
+      and (${ownerFingerprint ?? null}::text is null or g.owner_fingerprint = ${ownerFingerprint ?? null})
     order by t.created_at, t.kind`;
 }
 

@@ -39,7 +39,7 @@ import {
   sweepExpiredGrants,
 } from '../../store/oauth.js';
 import { consentPage, errorPage } from './consent-page.js';
-import { digest, isS256Challenge, randomToken, secretsEqual } from './crypto.js';
+import { digest, isS256Challenge, ownerFingerprint, randomToken, secretsEqual } from './crypto.js';
 import { canonicalResource, type OAuthUrls, SCOPE } from './metadata.js';
 import { redirectUriMatches } from './register.js';
 import { formTarget, pageHeaders, param, redirectToClient, repeatedParameter } from './responses.js';
@@ -299,7 +299,13 @@ export async function answerConsent(c: Context, deps: AuthorizeDeps): Promise<Re
 
   await clearConsentFailures(sql, addressKey);
   const code = randomToken();
-  const approved = await approveAuthorizationRequest(sql, requestId, digest(code), CODE_TTL_SECONDS);
+  const approved = await approveAuthorizationRequest(
+    sql,
+    requestId,
+    digest(code),
+    CODE_TTL_SECONDS,
+    ownerFingerprint(oauth.ownerSecret),
+  );
   if (approved === undefined) {
     return page(400, 'This approval page has expired', 'It was already answered in another window.');
   }

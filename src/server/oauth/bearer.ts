@@ -11,7 +11,7 @@
 import type { Config } from '../../config.js';
 import type { Sql } from '../../db/connect.js';
 import { findToken } from '../../store/oauth.js';
-import { digest, secretsEqual } from './crypto.js';
+import { digest, ownerFingerprint, secretsEqual } from './crypto.js';
 import { type OAuthUrls, oauthUrls } from './metadata.js';
 import { ACCESS_TOKEN_PREFIX } from './token.js';
 
@@ -31,6 +31,7 @@ function bearerToken(header: string | undefined): string | undefined {
 export function createMcpAuthenticator(config: Config, sql: Sql): McpAuthenticator | undefined {
   const staticToken = config.mcp.authToken;
   const urls: OAuthUrls | undefined = config.oauth ? oauthUrls(config.oauth.issuer) : undefined;
+  const owner = config.oauth ? ownerFingerprint(config.oauth.ownerSecret) : undefined;
   if (staticToken === undefined && urls === undefined) return undefined;
 
   const refuse = (message: string, error?: string): McpAuthResult => {
@@ -63,6 +64,12 @@ export function createMcpAuthenticator(config: Config, sql: Sql): McpAuthenticat
       if (row.revoked_at !== null)
         return refuse('Unauthorized: the access token was revoked', 'token revoked');
       if (!row.live) return refuse('Unauthorized: the access token expired; refresh it', 'token expired');
+      if (row.owner_fingerprint !== owner) {
+        return refuse(
+          'Unauthorized: the owner secret changed since this client was approved',
+          'token revoked',
+        );
+      }
       return { ok: true, via: 'oauth', clientId: row.client_id };
     }
     return refuse(`Unauthorized: ${howTo}`, 'invalid token');
@@ -89,12 +96,12 @@ export function describeAuthModes(config: Config): string {
   if (config.oauth !== undefined) {
     modes.push(`OAuth 2.1 (issuer ${config.oauth.issuer}, consent with MCP_OWNER_SECRET)`);
   }
-  if (modes.length === 0) {
-    return 'Auth on /mcp: NONE, anyone who can reach this port can read and write every memory (set MCP_AUTH_TOKEN, or MCP_PUBLIC_URL and MCP_OWNER_SECRET for OAuth)';
-  }
   const hint =
     config.oauth === undefined && config.mcp.publicUrl !== undefined
       ? ' (OAuth is off: MCP_PUBLIC_URL is set but MCP_OWNER_SECRET is not)'
       : '';
+  if (modes.length === 0) {
+    return `Auth on /mcp: NONE, anyone who can reach this port can read and write every memory (set MCP_AUTH_TOKEN, or MCP_PUBLIC_URL and MCP_OWNER_SECRET for OAuth)${hint}`;
+  }
   return `Auth on /mcp: ${modes.join(' and ')}${hint}`;
 }

@@ -2,7 +2,7 @@
  * The few cryptographic operations OAuth needs: unguessable values, their digests for storage,
  * constant-time comparison of secrets, and the PKCE S256 transform.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 32 random bytes (256 bits) as base64url, after a readable prefix that secret scanners can match. */
 export function randomToken(prefix = ''): string {
@@ -38,4 +38,14 @@ export function isS256Challenge(value: string): boolean {
 export function verifierMatches(verifier: string, challenge: string): boolean {
   if (!VERIFIER.test(verifier)) return false;
   return secretsEqual(createHash('sha256').update(verifier).digest('base64url'), challenge);
+}
+
+/**
+ * A stable fingerprint of the owner secret, stored with each grant: a grant approved under
+ * another secret is no longer honoured, so changing MCP_OWNER_SECRET revokes every token. Keyed
+ * by the secret, so the stored value is no plain hash of it; anyone who can read the database
+ * could read the memories themselves anyway.
+ */
+export function ownerFingerprint(ownerSecret: string): string {
+  return createHmac('sha256', ownerSecret).update('memory oauth grant').digest('hex');
 }

@@ -23,7 +23,7 @@ import {
   rotateRefreshToken,
   type TokenGrant,
 } from '../../store/oauth.js';
-import { digest, randomToken, secretsEqual, verifierMatches } from './crypto.js';
+import { digest, ownerFingerprint, randomToken, secretsEqual, verifierMatches } from './crypto.js';
 import { canonicalResource, type OAuthUrls } from './metadata.js';
 import { jsonResponse, oauthError, param, repeatedParameter } from './responses.js';
 
@@ -178,6 +178,9 @@ async function exchangeCode(form: URLSearchParams, client: ClientRow, deps: Toke
       'PKCE verification failed: code_verifier does not match code_challenge',
     );
   }
+  if (granted.owner_fingerprint !== ownerFingerprint(deps.oauth.ownerSecret)) {
+    return oauthError(400, 'invalid_grant', 'the owner secret changed since this code was approved');
+  }
   if (granted.resource !== urls.resource) {
     return oauthError(400, 'invalid_grant', `the authorization code was issued for ${granted.resource}`);
   }
@@ -216,6 +219,9 @@ async function refresh(form: URLSearchParams, client: ClientRow, deps: TokenDeps
     return oauthError(400, 'invalid_grant', 'the refresh token was revoked');
   }
   if (!token.live) return oauthError(400, 'invalid_grant', 'the refresh token expired');
+  if (token.owner_fingerprint !== ownerFingerprint(deps.oauth.ownerSecret)) {
+    return oauthError(400, 'invalid_grant', 'the owner secret changed since this client was approved');
+  }
   if (token.resource !== urls.resource) {
     // Another server under another public URL on the same database issued it.
     return oauthError(400, 'invalid_grant', `the refresh token was issued for ${token.resource}`);
