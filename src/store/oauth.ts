@@ -22,6 +22,7 @@ export interface ClientRow {
   created_at: Date;
 }
 
+/** Stores a registered client (its secret, if any, already hashed). */
 export async function insertClient(sql: Sql, client: Omit<ClientRow, 'created_at'>): Promise<ClientRow> {
   const [row] = await sql<ClientRow[]>`
     insert into oauth_client (client_id, client_secret_hash, client_name, redirect_uris, grant_types,
@@ -32,6 +33,7 @@ export async function insertClient(sql: Sql, client: Omit<ClientRow, 'created_at
   return row!;
 }
 
+/** A registered client, or undefined. */
 export async function findClient(sql: Sql, clientId: string): Promise<ClientRow | undefined> {
   const [row] = await sql<ClientRow[]>`select * from oauth_client where client_id = ${clientId}`;
   return row;
@@ -313,6 +315,7 @@ export interface ClientSummary {
   live_tokens: number;
 }
 
+/** Every registered client with its count of live tokens, oldest first. */
 export async function listClients(sql: Sql): Promise<ClientSummary[]> {
   return sql<ClientSummary[]>`
     select c.client_id, c.client_name, c.redirect_uris, c.token_endpoint_auth_method, c.created_at,
@@ -353,10 +356,14 @@ export async function listLiveTokens(sql: Sql, ownerFingerprint?: string): Promi
 
 /**
  * Deletes what can no longer be used: codes a day past expiry (kept that long so a late replay
- * is still recognised and revokes its tokens), tokens a week past expiry, and grants left with
- * neither. Runs when a code is issued, which is rare, so no sweeper process is needed.
+ * is still recognised and revokes its tokens), tokens a week past expiry, grants left with
+ * neither, and failure counters of a day ago. Runs when a code is issued, which is rare, so no
+ * sweeper process is needed.
  */
-export async function sweepExpiredGrants(sql: Sql): Promise<void> {
+export async function sweepExpiredOAuthRows(sql: Sql): Promise<void> {
+  await sql`
+    delete from oauth_consent_failure
+    where window_started_at < now() - interval '1 day' and (locked_until is null or locked_until < now())`;
   await sql`delete from oauth_authorization_code where expires_at < now() - interval '1 day'`;
   // oauth_token_expires_idx
   await sql`delete from oauth_token where expires_at < now() - interval '7 days'`;

@@ -36,7 +36,7 @@ import {
   findClient,
   insertAuthorizationRequest,
   recordConsentFailure,
-  sweepExpiredGrants,
+  sweepExpiredOAuthRows,
 } from '../../store/oauth.js';
 import { consentPage, errorPage } from './consent-page.js';
 import { digest, isS256Challenge, ownerFingerprint, randomToken, secretsEqual } from './crypto.js';
@@ -88,6 +88,7 @@ function clientAddress(c: Context): string {
   return env?.incoming?.socket?.remoteAddress ?? 'unknown';
 }
 
+/** GET /authorize: validates the request, stores it and renders the consent page (or refuses). */
 export async function showConsent(c: Context, deps: AuthorizeDeps): Promise<Response> {
   const { sql, urls } = deps;
   const query = new URL(c.req.url).searchParams;
@@ -202,6 +203,7 @@ export async function showConsent(c: Context, deps: AuthorizeDeps): Promise<Resp
   );
 }
 
+/** POST /authorize: the owner's Approve (with the secret) or Deny, answered with a redirect to the client. */
 export async function answerConsent(c: Context, deps: AuthorizeDeps): Promise<Response> {
   const { sql, urls, oauth } = deps;
   const origin = c.req.header('origin');
@@ -309,7 +311,7 @@ export async function answerConsent(c: Context, deps: AuthorizeDeps): Promise<Re
   if (approved === undefined) {
     return page(400, 'This approval page has expired', 'It was already answered in another window.');
   }
-  await sweepExpiredGrants(sql).catch((error: unknown) =>
+  await sweepExpiredOAuthRows(sql).catch((error: unknown) =>
     logger.warn('Could not sweep expired OAuth rows', { error: String(error) }),
   );
   logger.info('OAuth client approved by the owner', {

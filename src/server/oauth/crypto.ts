@@ -30,6 +30,7 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 /** A base64url sha256: 43 characters, no padding. */
 const S256_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
 
+/** Whether a code_challenge has the shape of an S256 one. */
 export function isS256Challenge(value: string): boolean {
   return S256_CHALLENGE.test(value);
 }

@@ -115,6 +115,7 @@ const RegistrationSchema = v.object({
   scope: v.optional(v.pipe(v.string(), v.maxLength(1000, 'at most 1000 characters'))),
 });
 
+/** Registers a client from RFC 7591 metadata: 201 with its client_id (and secret), or 400 naming the field. */
 export async function handleRegister(request: Request, sql: Sql): Promise<Response> {
   let body: unknown;
   try {

@@ -35,6 +35,7 @@ export interface OAuthRoutesDeps {
   sql: Sql;
 }
 
+/** The OAuth endpoints as a Hono app, to mount at the root of the main one. */
 export function createOAuthRoutes(deps: OAuthRoutesDeps): Hono {
   const app = new Hono();
   const urls = oauthUrls(deps.oauth.issuer);

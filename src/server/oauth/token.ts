@@ -244,6 +244,7 @@ async function refresh(form: URLSearchParams, client: ClientRow, deps: TokenDeps
   return jsonResponse(200, tokens.body(grant.scope));
 }
 
+/** POST /token: authenticates the client, then exchanges a code or rotates a refresh token. */
 export async function handleToken(c: Context, deps: TokenDeps): Promise<Response> {
   const form = await readForm(c);
   if (form === undefined) {
