@@ -88,7 +88,8 @@ async function authenticateClient(c: Context, form: URLSearchParams, sql: Sql): 
         return { error: invalidClient('client_id differs from the Basic credentials', true) };
       }
       clientId = basicId;
-      secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' '));
+      // An empty secret is no secret: some public clients send `client_id:` this way.
+      secret = decodeURIComponent(decoded.slice(colon + 1).replaceAll('+', ' ')) || undefined;
     } catch {
       return { error: invalidClient('malformed Basic credentials', true) };
     }
