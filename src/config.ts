@@ -45,6 +45,9 @@ export const CONFIG_VARIABLES = [
   'MCP_HOST',
   'MCP_AUTH_TOKEN',
   'MCP_ALLOWED_ORIGINS',
+  'MCP_PUBLIC_URL',
+  'MCP_OWNER_SECRET',
+  'MCP_ACCESS_TOKEN_TTL',
   'LOG_LEVEL',
   'WORKER_ID',
   'POLL_INTERVAL_MS',
@@ -83,7 +86,11 @@ export interface Config {
     readonly host: string;
     readonly authToken: string | undefined;
     readonly allowedOrigins: readonly string[];
+    /** The origin clients reach this server at (MCP_PUBLIC_URL), without a trailing slash. */
+    readonly publicUrl: string | undefined;
   };
+  /** OAuth 2.1 for /mcp: on only when MCP_PUBLIC_URL and MCP_OWNER_SECRET are both set. */
+  readonly oauth: OAuthConfig | undefined;
   readonly logLevel: LogLevel;
   readonly worker: {
     readonly id: string;
@@ -98,6 +105,14 @@ export interface Config {
   };
   readonly rrfConstant: number;
   readonly dataDir: string;
+}
+
+export interface OAuthConfig {
+  /** The issuer and the base of every OAuth endpoint: MCP_PUBLIC_URL. */
+  readonly issuer: string;
+  /** The owner approves clients on the consent page with it (MCP_OWNER_SECRET). */
+  readonly ownerSecret: string;
+  readonly accessTokenSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -228,6 +243,22 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     }
   }
 
+  const publicUrl = publicOrigin(env);
+  const ownerSecret = text(env, 'MCP_OWNER_SECRET');
+  if (ownerSecret !== undefined && ownerSecret.length < OWNER_SECRET_MIN_LENGTH) {
+    throw new ConfigError(
+      'MCP_OWNER_SECRET',
+      `MCP_OWNER_SECRET=*** is invalid: expected at least ${OWNER_SECRET_MIN_LENGTH} characters (it has ${ownerSecret.length}); e.g. openssl rand -base64 24`,
+    );
+  }
+  if (ownerSecret !== undefined && publicUrl === undefined) {
+    throw new ConfigError(
+      'MCP_OWNER_SECRET',
+      'MCP_OWNER_SECRET=*** is invalid: expected MCP_PUBLIC_URL to be set as well (OAuth needs the public https:// address of this server)',
+    );
+  }
+  const accessTokenSeconds = integer(env, 'MCP_ACCESS_TOKEN_TTL', 3600, 60, 86_400);
+
   const config: Config = {
     openai: {
       apiKey,
@@ -254,7 +285,12 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       host: text(env, 'MCP_HOST', '127.0.0.1'),
       authToken: text(env, 'MCP_AUTH_TOKEN'),
       allowedOrigins: Object.freeze(origins),
+      publicUrl,
     },
+    oauth:
+      publicUrl !== undefined && ownerSecret !== undefined
+        ? { issuer: publicUrl, ownerSecret, accessTokenSeconds }
+        : undefined,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'INFO'),
     worker: {
       id: text(env, 'WORKER_ID', `${hostname()}-${process.pid}`),
@@ -271,6 +307,40 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     dataDir: resolve(text(env, 'MEMORY_DATA_DIR', './.memory')),
   };
   return deepFreeze(config);
+}
+
+const OWNER_SECRET_MIN_LENGTH = 16;
+const LOOPBACK_HOSTNAME = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * MCP_PUBLIC_URL: the origin clients reach this server at. It becomes the OAuth issuer and the
+ * base of the resource URL tokens are bound to, so it must be exact: https (plain http only for a
+ * loopback address, where nothing crosses a network), no path, query, fragment or credentials.
+ * A path prefix is refused rather than half-supported: RFC 8414 puts the metadata of an issuer
+ * with a path at the host's root, which a proxy forwarding only that path would never send here.
+ */
+function publicOrigin(env: Env): string | undefined {
+  const raw = text(env, 'MCP_PUBLIC_URL');
+  if (raw === undefined) return undefined;
+  const expected =
+    'the https:// address clients reach this server at, with no path, e.g. https://memory.example.com (http:// only for localhost)';
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    fail('MCP_PUBLIC_URL', redactUrl(raw), expected);
+  }
+  const secure =
+    parsed.protocol === 'https:' || (parsed.protocol === 'http:' && LOOPBACK_HOSTNAME.test(parsed.hostname));
+  const bare =
+    parsed.username === '' &&
+    parsed.password === '' &&
+    parsed.pathname === '/' &&
+    parsed.search === '' &&
+    parsed.hash === '' &&
+    !/[?#]/.test(raw);
+  if (!secure || !bare) fail('MCP_PUBLIC_URL', redactUrl(raw), expected);
+  return parsed.origin;
 }
 
 function deepFreeze<T extends object>(value: T): T {

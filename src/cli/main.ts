@@ -20,7 +20,7 @@ function configOrExit(): Config {
     // The default compose password ("events") is no secret, and as a common word it would be
     // masked inside ordinary log lines.
     const password = config.postgres.password === 'events' ? undefined : config.postgres.password;
-    registerSecrets(config.openai.apiKey, config.mcp.authToken, password);
+    registerSecrets(config.openai.apiKey, config.mcp.authToken, config.oauth?.ownerSecret, password);
     return config;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -112,6 +112,39 @@ export function buildProgram(): Command {
       const config = configOrExit();
       const { runWorkCommand } = await import('./work.js');
       await runWorkCommand(config, options);
+    });
+
+  const tokens = program
+    .command('tokens')
+    .description(
+      'list or revoke the OAuth clients and tokens kept in EVENTS_DB_DSN (token values are never shown)',
+    );
+  tokens
+    .command('list')
+    .description('registered clients and live tokens')
+    .option('--json', 'print one JSON document')
+    .action(async (options: { json?: boolean }) => {
+      const config = configOrExit();
+      const { runTokensCommand } = await import('./tokens.js');
+      process.exitCode = await runTokensCommand(config, { kind: 'list', json: options.json === true });
+    });
+  tokens
+    .command('revoke')
+    .description(
+      'end an approval: a token id (its access and refresh tokens go together), --client, or --all',
+    )
+    .argument('[token-id]', 'a TOKEN ID from memory tokens list')
+    .option('--client <client-id>', 'revoke every token of this client')
+    .option('--all', 'revoke every token')
+    .action(async (tokenId: string | undefined, options: { client?: string; all?: boolean }) => {
+      const config = configOrExit();
+      const { runTokensCommand } = await import('./tokens.js');
+      process.exitCode = await runTokensCommand(config, {
+        kind: 'revoke',
+        tokenId,
+        clientId: options.client,
+        all: options.all === true,
+      });
     });
 
   return program;

@@ -10,6 +10,7 @@ import { chromaUrl } from '../embedded/runtime.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
 import { taggedLogger } from '../log.js';
 import { startHttpServer } from '../server/listen.js';
+import { announceAuthModes } from '../server/oauth/bearer.js';
 import { serveStdio } from '../server/stdio.js';
 import { startWorker, type Worker } from '../worker/worker.js';
 import { createServices, externalServiceUrls, type ServiceUrls } from './services.js';
@@ -81,6 +82,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       extractor: runWorker ? config.eventExtractor : 'none (run memory work)',
       mode: embedded ? 'embedded' : 'external',
     });
+    announceAuthModes(config, logger);
     if (embedded) printConnectHelp(http.url);
     return { url: http.url, services, stop: cleanup };
   } catch (error) {

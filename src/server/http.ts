@@ -6,13 +6,14 @@
  * (a server-to-client stream) is answered 405, as the specification allows for servers that
  * offer none.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
 import type { HealthReport } from '../health.js';
 import { createMcpDispatcher, type McpHooks, SUPPORTED_PROTOCOL_VERSIONS } from './mcp.js';
+import { createMcpAuthenticator } from './oauth/bearer.js';
+import { createOAuthRoutes } from './oauth/routes.js';
 import type { Tool } from './tools/registry.js';
 
 /** The largest artifact (10,000,000 characters, up to 4 UTF-8 bytes each) plus the JSON-RPC envelope. */
@@ -45,15 +46,6 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
   }
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (match === null) return false;
-  const given = Buffer.from(match[1]!.trim());
-  const expected = Buffer.from(token);
-  // Constant time: the comparison does not reveal how many leading characters were right.
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 function jsonRpcError(
   status: number,
   code: number,
@@ -83,6 +75,8 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
 
+  if (config.oauth) app.route('/', createOAuthRoutes({ oauth: config.oauth, sql: deps.services.sql }));
+  const authenticate = createMcpAuthenticator(config, deps.services.sql);
   const dispatcher = createMcpDispatcher(deps.services, deps.tools, deps.hooks);
   const handleMcp = async (request: Request): Promise<Response> => {
     // The transport rules of MCP Streamable HTTP, checked in the order the SDK checks them.
@@ -129,11 +123,9 @@ export function createApp(deps: AppDeps): Hono {
           'Forbidden: this Origin is not allowed (set MCP_ALLOWED_ORIGINS to allow it)',
         );
       }
-      const token = config.mcp.authToken;
-      if (token !== undefined && !tokenMatches(c.req.header('authorization'), token)) {
-        return jsonRpcError(401, -32001, 'Unauthorized: send Authorization: Bearer <MCP_AUTH_TOKEN>', {
-          'www-authenticate': 'Bearer realm="memory"',
-        });
+      const auth = authenticate ? await authenticate(c.req.header('authorization')) : undefined;
+      if (auth !== undefined && !auth.ok) {
+        return jsonRpcError(401, -32001, auth.message, { 'www-authenticate': auth.challenge });
       }
       await next();
     });

@@ -75,10 +75,14 @@ export async function startTestServer(
     clients.push(client);
     return client;
   };
-  const client = await connect(
-    '/mcp/',
-    config.mcp.authToken !== undefined ? { authorization: `Bearer ${config.mcp.authToken}` } : {},
-  );
+  // With OAuth alone there is no header to connect with: the test signs in and connects itself.
+  const client =
+    config.oauth !== undefined && config.mcp.authToken === undefined
+      ? new Client({ name: 'memory-tests', version: '1.0.0' })
+      : await connect(
+          '/mcp/',
+          config.mcp.authToken !== undefined ? { authorization: `Bearer ${config.mcp.authToken}` } : {},
+        );
   return {
     url: server.url,
     db,
