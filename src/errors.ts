@@ -50,8 +50,16 @@ export class ValidationError extends AppError {
 }
 
 export class NotFoundError extends AppError {
-  constructor(kind: string, id: string) {
-    super('NOT_FOUND', `${kind} ${JSON.stringify(id)} was not found`, { details: { kind, id } });
+  /**
+   * `owner` names what the id was looked up in (a revision of one artifact), and `hint` what to
+   * do: `revision "rev_..." of artifact "art_..." was not found; artifact_get lists its revisions`.
+   */
+  constructor(kind: string, id: string, owner?: { kind: string; id: string; hint?: string }) {
+    const of = owner === undefined ? '' : ` of ${owner.kind} ${JSON.stringify(owner.id)}`;
+    const hint = owner?.hint === undefined ? '' : `; ${owner.hint}`;
+    super('NOT_FOUND', `${kind} ${JSON.stringify(id)}${of} was not found${hint}`, {
+      details: owner === undefined ? { kind, id } : { kind, id, [owner.kind]: owner.id },
+    });
     this.name = 'NotFoundError';
   }
 }

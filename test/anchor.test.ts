@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { anchorEvents } from '../src/domain/extraction/anchor.js';
 import type { AnchorReport, ExtractedEvent, SourceChunk } from '../src/domain/extraction/types.js';
 import { MAX_QUOTE_WORDS } from '../src/domain/extraction/types.js';
+import { chunkText } from '../src/text/chunking.js';
 
 /** No lone surrogate (String.prototype.isWellFormed is not in our TypeScript lib). */
 function isWellFormed(text: string): boolean {
@@ -36,9 +37,13 @@ function assertInvariants(report: AnchorReport, chunks: readonly SourceChunk[]):
       const source = chunks.find((c) => c.index === evidence.chunkIndex);
       assert.ok(source, `chunk ${evidence.chunkIndex} exists`);
       assert.equal(evidence.chunkId, source.chunkId);
-      assert.ok(evidence.startChar >= 0 && evidence.startChar < evidence.endChar);
-      assert.ok(evidence.endChar <= source.text.length);
-      assert.equal(evidence.quote, source.text.slice(evidence.startChar, evidence.endChar));
+      // Offsets index the revision text: the span lies inside the chunk it names.
+      assert.ok(evidence.startChar >= source.startChar && evidence.startChar < evidence.endChar);
+      assert.ok(evidence.endChar <= source.endChar);
+      assert.equal(
+        evidence.quote,
+        source.text.slice(evidence.startChar - source.startChar, evidence.endChar - source.startChar),
+      );
       assert.equal(evidence.quote, evidence.quote.trim());
       assert.ok(isWellFormed(evidence.quote), 'no lone surrogate');
       assert.ok(evidence.quote.split(/\s+/).length <= MAX_QUOTE_WORDS);
@@ -132,9 +137,10 @@ describe('anchorEvents', () => {
     );
   });
 
-  test('a quote found in another chunk points to that chunk', () => {
+  test('a quote found in another chunk points to that chunk, with offsets into the whole text', () => {
     const first = 'Alice presented the Q1 roadmap to the team.';
     const second = 'Later, Bob decided to prioritize the caching work.';
+    const content = `${first}\n${second}`;
     const chunks = [chunk(0, first), chunk(1, second, first.length + 1)];
     const report = anchor(
       [event([{ quote: 'Bob decided to prioritize the caching work', chunk_index: 0 }])],
@@ -143,7 +149,53 @@ describe('anchorEvents', () => {
     const [evidence] = report.events[0]!.evidence;
     assert.equal(evidence!.chunkIndex, 1);
     assert.equal(evidence!.chunkId, 'art_x::1');
-    assert.equal(evidence!.startChar, second.indexOf('Bob'));
+    assert.equal(evidence!.startChar, content.indexOf('Bob'));
+    assert.equal(content.slice(evidence!.startChar, evidence!.endChar), evidence!.quote);
+  });
+
+  test('offsets index the whole revision text for quotes deep in a late chunk of a real chunking', () => {
+    const paragraph = (i: number) =>
+      `Paragraph ${i} 🚀 covers routine status updates about onboarding, hiring and the offsite agenda.`;
+    const lines = Array.from({ length: 400 }, (_, i) => paragraph(i));
+    lines.splice(380, 0, 'Near the end, Carol decided to retire the legacy billing API in May.');
+    const content = lines.join('\n');
+    const chunks = chunkText(content, {
+      singlePieceMaxTokens: 1200,
+      targetTokens: 900,
+      overlapTokens: 100,
+    }).chunks.map((c) => chunk(c.index, c.text, c.startChar));
+    assert.ok(chunks.length >= 10, `${chunks.length} chunks`);
+    const last = chunks.at(-1)!;
+    const report = anchor(
+      [
+        event([{ quote: 'carol decided to retire the legacy billing API in May', chunk_index: last.index }]),
+        event([{ quote: 'Paragraph 399 🚀 covers routine status updates', chunk_index: last.index }]),
+      ],
+      chunks,
+    );
+    assert.equal(report.events.length, 2);
+    for (const anchored of report.events) {
+      const [evidence] = anchored.evidence;
+      assert.ok(evidence!.startChar > chunks[9]!.startChar, 'far past the start of the first chunk');
+      assert.equal(content.slice(evidence!.startChar, evidence!.endChar), evidence!.quote);
+    }
+    assert.equal(report.events[0]!.evidence[0]!.startChar, content.indexOf('Carol decided'));
+  });
+
+  test('the same span found through two overlapping chunks is kept once', () => {
+    const content = 'Intro. Bob decided to ship on Friday. Outro.';
+    const chunks = [chunk(0, content.slice(0, 38)), chunk(1, content.slice(7), 7)];
+    const report = anchor(
+      [
+        event([
+          { quote: 'Bob decided to ship on Friday.', chunk_index: 0 },
+          { quote: 'Bob decided to ship on Friday.', chunk_index: 1 },
+        ]),
+      ],
+      chunks,
+    );
+    assert.equal(report.events[0]!.evidence.length, 1);
+    assert.equal(report.events[0]!.evidence[0]!.startChar, 7);
   });
 
   test('the named chunk wins when the quote is in several', () => {
@@ -151,6 +203,7 @@ describe('anchorEvents', () => {
     const chunks = [chunk(0, text), chunk(1, text, 5)];
     const report = anchor([event([{ quote: 'Bob decided to ship.', chunk_index: 1 }])], chunks);
     assert.equal(report.events[0]!.evidence[0]!.chunkIndex, 1);
+    assert.equal(report.events[0]!.evidence[0]!.startChar, 5 + text.indexOf('Bob'));
   });
 
   test('invented quotes and unknown chunks are dropped, and events left without evidence too', () => {

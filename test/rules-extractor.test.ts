@@ -47,8 +47,10 @@ async function extract(input: ExtractionInput): Promise<AnchoredEvent[]> {
   assert.equal(report.droppedEvidence, 0, 'every rules quote is an exact slice');
   for (const event of report.events) {
     for (const evidence of event.evidence) {
+      // Offsets index the revision text; the chunk named holds the span.
       const source = input.chunks.find((c) => c.index === evidence.chunkIndex)!;
-      assert.equal(evidence.quote, source.text.slice(evidence.startChar, evidence.endChar));
+      const [start, end] = [evidence.startChar - source.startChar, evidence.endChar - source.startChar];
+      assert.equal(evidence.quote, source.text.slice(start, end));
     }
   }
   return report.events;
@@ -349,13 +351,12 @@ describe('rules extractor', () => {
     const sourceChunks: SourceChunk[] = chunks.map((c) => ({ ...c, chunkId: `c${c.index}` }));
     const events = await extract(inputFor(content, { chunks: sourceChunks }));
     assert.equal(events.length, 120);
-    const absolute = new Set(
-      events.map((e) => {
-        const evidence = e.evidence[0]!;
-        return sourceChunks[evidence.chunkIndex]!.startChar + evidence.startChar;
-      }),
-    );
+    const absolute = new Set(events.map((e) => e.evidence[0]!.startChar));
     assert.equal(absolute.size, 120);
+    for (const e of events) {
+      const evidence = e.evidence[0]!;
+      assert.equal(content.slice(evidence.startChar, evidence.endChar), evidence.quote);
+    }
 
     // Chunks that are not slices of `content` (say, content not loaded): each chunk is read on
     // its own and events of the overlap are kept once.

@@ -130,7 +130,7 @@ describe('memory work: jobs, events and evidence', () => {
     assert.equal(filtered.data.total, 0);
   });
 
-  test('a document over 1,200 tokens: events carry chunk_id and offsets inside the chunk', async () => {
+  test('a document over 1,200 tokens: events carry chunk_id and offsets into the whole text', async () => {
     const filler = (i: number) =>
       `Paragraph ${i} covers routine status updates about onboarding, hiring and the offsite agenda.`;
     const parts = Array.from({ length: 150 }, (_, i) => filler(i));
@@ -148,16 +148,17 @@ describe('memory work: jobs, events and evidence', () => {
       evidence: Array<{ chunk_id: string; start_char: number; end_char: number; quote: string }>;
     }>;
     assert.ok(events.length >= 1, JSON.stringify(list.data));
-    const chunks = await t.db.sql<Array<{ chunk_id: string; text: string }>>`
-      select chunk_id, text from artifact_chunk where artifact_uid = ${String(ingest.data.artifact_uid)}`;
-    const byId = new Map(chunks.map((c) => [c.chunk_id, c.text]));
+    const chunks = await t.db.sql<Array<{ chunk_id: string; start_char: number; end_char: number }>>`
+      select chunk_id, start_char, end_char from artifact_chunk
+      where artifact_uid = ${String(ingest.data.artifact_uid)}`;
+    const byId = new Map(chunks.map((c) => [c.chunk_id, c]));
     for (const event of events) {
       for (const evidence of event.evidence) {
         assert.match(evidence.chunk_id, /::chunk::\d{3}::/);
-        const chunkText = byId.get(evidence.chunk_id);
-        assert.ok(chunkText !== undefined);
-        assert.equal(chunkText.slice(evidence.start_char, evidence.end_char), evidence.quote);
-        assert.ok(evidence.end_char <= chunkText.length);
+        const chunk = byId.get(evidence.chunk_id);
+        assert.ok(chunk !== undefined);
+        assert.equal(content.slice(evidence.start_char, evidence.end_char), evidence.quote);
+        assert.ok(chunk.start_char <= evidence.start_char && evidence.end_char <= chunk.end_char);
       }
     }
   });
@@ -206,7 +207,13 @@ describe('memory work: jobs, events and evidence', () => {
       include_evidence: true,
     });
     assert.equal(old.data.is_latest, false);
-    assert.deepEqual(old.data.events, before.data.events, 'the old revision keeps its own events');
+    const superseded = (events: unknown) =>
+      (events as Array<Record<string, unknown>>).map((event) => ({ ...event, is_latest: false })) as unknown;
+    assert.deepEqual(
+      old.data.events,
+      superseded(before.data.events),
+      'the old revision keeps its own events, now flagged superseded',
+    );
     for (const event of old.data.events as Array<{
       evidence: Array<{ start_char: number; end_char: number; quote: string }>;
     }>) {

@@ -21,7 +21,11 @@ export async function resolveRevision(
       : await findRevision(services.sql, artifactUid, revisionId);
   if (row === undefined) {
     if (revisionId === undefined) throw new NotFoundError('artifact', artifactUid);
-    throw new NotFoundError('revision', `${artifactUid}/${revisionId}`);
+    throw new NotFoundError('revision', revisionId, {
+      kind: 'artifact',
+      id: artifactUid,
+      hint: 'artifact_get(artifact_id) lists the revisions of an artifact',
+    });
   }
   return row;
 }
@@ -53,10 +57,14 @@ export interface EventSearchInput {
   time_from?: string | undefined;
   time_to?: string | undefined;
   artifact_uid?: string | undefined;
+  include_superseded: boolean;
   include_evidence: boolean;
 }
 
-/** `event_search`: natural-language and filtered search over events, newest first. */
+/**
+ * `event_search`: natural-language and filtered search over events, newest first, from each
+ * artifact's latest revision unless `include_superseded`.
+ */
 export async function findEvents(services: Services, input: EventSearchInput) {
   const result = await searchEvents(services.sql, {
     query: input.query,
@@ -64,6 +72,7 @@ export async function findEvents(services: Services, input: EventSearchInput) {
     timeFrom: input.time_from !== undefined ? new Date(input.time_from) : undefined,
     timeTo: input.time_to !== undefined ? new Date(input.time_to) : undefined,
     artifactUid: input.artifact_uid,
+    includeSuperseded: input.include_superseded,
     limit: input.limit,
   });
   const events = input.include_evidence ? await withEvidence(services.sql, result.events) : result.events;
@@ -74,6 +83,7 @@ export async function findEvents(services: Services, input: EventSearchInput) {
       time_from: input.time_from,
       time_to: input.time_to,
       artifact_uid: input.artifact_uid,
+      include_superseded: input.include_superseded || undefined,
     }).filter(([, value]) => value !== undefined),
   );
   return { events, total: result.total, match: result.match, filters_applied };

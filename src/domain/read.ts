@@ -1,9 +1,10 @@
 /** `artifact_get` and `artifact_delete`. */
 import { NotFoundError } from '../errors.js';
-import { type ChunkRow, revisionChunks } from '../store/chunks.js';
+import { revisionChunks } from '../store/chunks.js';
 import {
   deleteArtifactRows,
   findLatestByArtifactId,
+  findRevision,
   listRevisions,
   type RevisionRow,
   revisionContent,
@@ -35,40 +36,43 @@ export function describeRevision(row: RevisionRow) {
 }
 
 /**
- * Rebuilds a revision's text from its chunks: each chunk contributes what lies past the end of
- * the previous one, so overlaps count once and the offsets are proven on every read.
+ * `artifact_get`: one revision of an artifact (the latest unless `revision_id` names another),
+ * the list of all its revisions, and on request that revision's exact text and its chunks, read
+ * from Postgres, which keeps every revision. Evidence offsets index this text.
  */
-export function stitchChunks(chunks: readonly ChunkRow[]): string {
-  let text = '';
-  let end = 0;
-  for (const chunk of chunks) {
-    if (chunk.end_char <= end) continue;
-    text += chunk.text.slice(Math.max(0, end - chunk.start_char));
-    end = chunk.end_char;
-  }
-  return text;
-}
-
 export async function getArtifact(
   services: Services,
-  input: { artifact_id: string; include_content: boolean; include_chunks: boolean },
+  input: {
+    artifact_id: string;
+    revision_id?: string | undefined;
+    include_content: boolean;
+    include_chunks: boolean;
+  },
 ) {
   const { sql } = services;
-  const revision = await findLatestByArtifactId(sql, input.artifact_id);
-  if (revision === undefined) throw new NotFoundError('artifact', input.artifact_id);
-  const revisions = await listRevisions(sql, revision.artifact_uid);
-  const chunks =
-    input.include_content || input.include_chunks
-      ? await revisionChunks(sql, revision.artifact_uid, revision.revision_id)
-      : [];
-  let content: string | undefined;
-  if (input.include_content) {
-    content = revision.is_chunked
-      ? stitchChunks(chunks)
-      : await revisionContent(sql, revision.artifact_uid, revision.revision_id);
+  const latest = await findLatestByArtifactId(sql, input.artifact_id);
+  if (latest === undefined) throw new NotFoundError('artifact', input.artifact_id);
+  const revision =
+    input.revision_id === undefined || input.revision_id === latest.revision_id
+      ? latest
+      : await findRevision(sql, latest.artifact_uid, input.revision_id);
+  if (revision === undefined) {
+    throw new NotFoundError('revision', input.revision_id!, {
+      kind: 'artifact',
+      id: input.artifact_id,
+      hint: 'artifact_get without revision_id lists its revisions',
+    });
   }
+  const [revisions, content, chunks] = await Promise.all([
+    listRevisions(sql, revision.artifact_uid),
+    input.include_content ? revisionContent(sql, revision.artifact_uid, revision.revision_id) : undefined,
+    input.include_chunks && revision.is_chunked
+      ? revisionChunks(sql, revision.artifact_uid, revision.revision_id)
+      : undefined,
+  ]);
   return {
     ...describeRevision(revision),
+    is_latest: revision.is_latest,
     revisions: revisions.map((r) => ({
       revision_id: r.revision_id,
       is_latest: r.is_latest,
@@ -76,7 +80,7 @@ export async function getArtifact(
       job_status: r.job_status,
     })),
     ...(content !== undefined ? { content } : {}),
-    ...(input.include_chunks && revision.is_chunked
+    ...(chunks !== undefined
       ? {
           chunks: chunks.map((chunk) => ({
             chunk_id: chunk.chunk_id,

@@ -1,7 +1,10 @@
 /**
  * Anchoring: every evidence quote an extractor returns is located in the source text before
  * anything is written, and only what was found is kept. The stored quote is always the exact
- * source slice `chunk.text.slice(startChar, endChar)`, never the extractor's wording.
+ * source slice, never the extractor's wording, and its offsets index the whole revision text:
+ * `content.slice(startChar, endChar) === quote`, whichever chunk the quote was found in
+ * (`chunk.startChar` is added to the offset inside the chunk). Offsets relative to the chunk were
+ * stored until migration 005; a reader checking a quote against the document found other text.
  *
  * Search order for one quote: the named chunk exactly (`indexOf`), then the named chunk folded
  * (whitespace runs collapsed, case folded, typographic quotes and dashes mapped to ASCII,
@@ -343,10 +346,12 @@ function othersByDistance(chunks: readonly PreparedChunk[], named: PreparedChunk
 
 /**
  * Locates every evidence quote of `events` in `chunks` and returns the events with anchored
- * evidence only: offsets relative to the chunk's text, `quote` the exact slice there, trimmed of
- * surrounding whitespace and cut to its first `MAX_QUOTE_WORDS` words. Evidence naming a chunk
- * that does not exist, or whose quote cannot be found, is dropped; evidence repeated within an
- * event (same chunk and offsets) is kept once; an event left without evidence is dropped.
+ * evidence only: offsets into the whole revision text (the chunk's `startChar` plus the offset
+ * inside it), `quote` the exact slice there, trimmed of surrounding whitespace and cut to its
+ * first `MAX_QUOTE_WORDS` words. Evidence naming a chunk that does not exist, or whose quote
+ * cannot be found, is dropped; evidence repeated within an event (the same span of the revision,
+ * even when found through two overlapping chunks) is kept once; an event left without evidence
+ * is dropped.
  */
 export function anchorEvents(events: ExtractedEvent[], chunks: readonly SourceChunk[]): AnchorReport {
   const prepared: PreparedChunk[] = [];
@@ -372,7 +377,7 @@ export function anchorEvents(events: ExtractedEvent[], chunks: readonly SourceCh
         droppedEvidence++;
         continue;
       }
-      const key = `${found.chunkIndex}:${found.startChar}:${found.endChar}`;
+      const key = `${found.startChar}:${found.endChar}`;
       if (keys.has(key)) continue;
       keys.add(key);
       kept.push(found);
@@ -414,8 +419,8 @@ function anchorQuote(
     return {
       chunkId: prepared.chunk.chunkId,
       chunkIndex: prepared.chunk.index,
-      startChar: span.start,
-      endChar: span.end,
+      startChar: prepared.chunk.startChar + span.start,
+      endChar: prepared.chunk.startChar + span.end,
       quote: text.slice(span.start, span.end),
     };
   };

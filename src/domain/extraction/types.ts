@@ -87,13 +87,22 @@ export interface Extractor {
   extract(input: ExtractionInput): Promise<ExtractedEvent[]>;
 }
 
-/** Evidence located in the source: offsets are relative to its chunk's text. */
+/**
+ * Evidence located in the source. The offsets index the whole revision text, chunked or not;
+ * the chunk only says where the quote was found.
+ */
 export interface AnchoredEvidence {
+  /** The chunk the quote was found in (null when the revision is not chunked). */
   chunkId: string | null;
   chunkIndex: number;
+  /** Offsets into the revision text (UTF-16 code units, as JavaScript strings index). */
   startChar: number;
   endChar: number;
-  /** Exactly `chunk.text.slice(startChar, endChar)`, at most MAX_QUOTE_WORDS words. */
+  /**
+   * Exactly `content.slice(startChar, endChar)`, which is also
+   * `chunk.text.slice(startChar - chunk.startChar, endChar - chunk.startChar)`; at most
+   * MAX_QUOTE_WORDS words.
+   */
   quote: string;
 }
 

@@ -72,12 +72,26 @@ export const artifactGet = defineTool({
   name: 'artifact_get',
   title: 'Get an artifact',
   description:
-    'Metadata of an artifact (latest revision, list of revisions with their extraction job status), and on ' +
-    'request its full text and its chunks with character offsets.',
+    'Metadata of one revision of an artifact (the latest, or the one revision_id names: older revisions stay ' +
+    'readable), the list of all its revisions with their extraction job status, and on request that ' +
+    "revision's exact full text and its chunks. Evidence offsets (start_char/end_char of event evidence) " +
+    'index exactly this text, so text.slice(start_char, end_char) equals the quote; a chunk has start_char/' +
+    'end_char into the same text, and its chunk_id is the one evidence names.',
   input: v.strictObject({
     artifact_id: artifactId,
-    include_content: flag(false, 'Include the full text.'),
-    include_chunks: flag(false, 'Include the chunks with their offsets (chunked artifacts only).'),
+    revision_id: v.optional(
+      id(
+        'rev_',
+        16,
+        'A revision of this artifact, e.g. the revision_id of an event (default: the latest revision). A ' +
+          'revision of another artifact is NOT_FOUND.',
+      ),
+    ),
+    include_content: flag(false, "Include the revision's exact full text."),
+    include_chunks: flag(
+      false,
+      'Include the chunks with their offsets into the full text (chunked revisions only).',
+    ),
   }),
   annotations: { readOnlyHint: true, idempotentHint: true },
   handler: async (services, input) => getArtifact(services, input),

@@ -4,13 +4,23 @@ import { CATEGORIES } from '../../domain/extraction/types.js';
 import { defineTool } from './registry.js';
 import { artifactUid, flag, integer, isoDate, nonBlank, oneOf, revisionId } from './schemas.js';
 
+/** What every event tool says about current and superseded events and about evidence offsets. */
+const EVENT_FIELDS =
+  'Every event carries artifact_id, artifact_uid, revision_id and is_latest (false: a newer revision of the ' +
+  'artifact replaced the text the event came from, so it may be out of date). Evidence quotes are exact source ' +
+  "text: start_char/end_char are offsets into the whole text of the event's revision, the text that " +
+  'artifact_get(artifact_id, revision_id, include_content: true) returns, so text.slice(start_char, end_char) ' +
+  'equals the quote (UTF-16 code units, as JavaScript indexes strings); chunk_id names the chunk the quote came ' +
+  'from (null when the revision is not chunked).';
+
 export const eventSearch = defineTool({
   name: 'event_search',
   title: 'Search events',
   description:
     'Find semantic events extracted from artifacts (decisions, commitments, risks, feedback, changes...) by ' +
-    'natural-language query ("decision about pricing") and/or filters, newest first. Each event comes with ' +
-    'evidence: exact quotes from the source with character offsets, so answers can be checked.',
+    'natural-language query ("decision about pricing") and/or filters, newest first. Answers from the latest ' +
+    'revision of each artifact; include_superseded: true adds the events of older revisions. Each event comes ' +
+    `with evidence, so answers can be checked. ${EVENT_FIELDS}`,
   input: v.pipe(
     v.strictObject({
       query: v.optional(nonBlank(500, 'What to look for, in natural language (optional).')),
@@ -19,6 +29,11 @@ export const eventSearch = defineTool({
       time_from: v.optional(isoDate('Only events at or after this time (ISO 8601).')),
       time_to: v.optional(isoDate('Only events at or before this time (ISO 8601).')),
       artifact_uid: v.optional(artifactUid),
+      include_superseded: flag(
+        false,
+        'Also return events of revisions that a newer revision replaced, flagged is_latest: false (default false: ' +
+          'latest revisions only).',
+      ),
       include_evidence: flag(true, 'Include the evidence quotes (default true).'),
     }),
     v.forward(
@@ -39,7 +54,7 @@ export const eventSearch = defineTool({
 export const eventGet = defineTool({
   name: 'event_get',
   title: 'Get an event',
-  description: 'One event with all its evidence quotes (exact text and character offsets into the source).',
+  description: `One event with all its evidence quotes, whichever revision it comes from. ${EVENT_FIELDS}`,
   input: v.strictObject({
     event_id: v.pipe(
       v.string('must be a string'),
@@ -56,7 +71,7 @@ export const eventListForRevision = defineTool({
   title: 'List events of a revision',
   description:
     'The events extracted from one revision of an artifact (the latest by default; older revisions keep their ' +
-    'own events and evidence).',
+    `own events and evidence). ${EVENT_FIELDS}`,
   input: v.strictObject({
     artifact_uid: artifactUid,
     revision_id: revisionId,

@@ -63,7 +63,11 @@ export const hybridSearchTool = defineTool({
       query: nonBlank(1000, 'What to look for: a question, keywords or a phrase.'),
       limit: integer(1, 50, 5, 'How many results to return (1 to 50, default 5).'),
       include_memory: flag(false, 'Also search stored memories.'),
-      include_events: flag(false, 'Also search extracted events (decisions, commitments, ...).'),
+      include_events: flag(
+        false,
+        'Also search extracted events (decisions, commitments, ...) of the latest revision of each artifact; ' +
+          'each event carries artifact_id, revision_id and is_latest.',
+      ),
       expand_neighbors: flag(false, 'Also return the chunks just before and after each matching chunk.'),
       filters: v.optional(
         v.pipe(
