@@ -6,37 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import type { ChunkPiece } from '../src/store/chunks.js';
+import type { EventView } from '../src/store/events.js';
 import type { JobRow } from '../src/store/jobs.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer, type ToolAnswer } from './helpers/server.js';
-import { eventually, spawnWorker, type WorkerProcess } from './helpers/worker.js';
+import { eventually, spawnWorker, stopWorkers, type WorkerProcess } from './helpers/worker.js';
 
-interface Evidence {
-  evidence_id: string;
-  chunk_id: string | null;
-  start_char: number;
-  end_char: number;
-  quote: string;
-}
-
-interface EventAnswer {
-  event_id: string;
-  artifact_id: string;
-  artifact_uid: string;
-  revision_id: string;
-  is_latest: boolean;
-  category: string;
-  narrative: string;
-  evidence?: Evidence[];
-}
-
-interface ChunkAnswer {
-  chunk_id: string;
-  chunk_index: number;
-  start_char: number;
-  end_char: number;
-  text: string;
-}
+/** Events and chunks as the tools answer them (JSON of these shapes). */
+type EventAnswer = EventView;
+type ChunkAnswer = ChunkPiece;
 
 /** The key sentences, placed deep in the transcript. */
 const DECISION = 'Carol: After a long back and forth we decided to retire the legacy billing API in May.';
@@ -64,6 +43,29 @@ function transcript(keyLines: { at80: string[]; at90: string[] }): string {
   return lines.join('\n');
 }
 
+/**
+ * A scripted model for the llm extractor: prompt A (one chunk) answers what `readChunk` finds in
+ * the chunk's text; prompt B (the merge of several chunks' lists, which overlap) keeps the first
+ * event of each narrative, quotes untouched.
+ */
+function scriptedModel(readChunk: (text: string, chunkIndex: number) => unknown[]) {
+  return (body: ChatRequestBody): string => {
+    const user = body.messages.at(-1)?.content ?? '';
+    const lists = /<<<LISTS_BEGIN>>>\n([\s\S]*)\n<<<LISTS_END>>>/.exec(user);
+    if (lists !== null) {
+      const payload = JSON.parse(lists[1]!) as Array<{ events: Array<{ narrative: string }> }>;
+      const merged = new Map<string, unknown>();
+      for (const list of payload) {
+        for (const event of list.events) if (!merged.has(event.narrative)) merged.set(event.narrative, event);
+      }
+      return JSON.stringify({ events: [...merged.values()] });
+    }
+    const chunkIndex = Number(/use chunk_index (\d+)/.exec(user)?.[1]);
+    const text = /<<<TEXT_BEGIN>>>\n([\s\S]*)\n<<<TEXT_END>>>/.exec(user)?.[1] ?? '';
+    return JSON.stringify({ events: readChunk(text, chunkIndex) });
+  };
+}
+
 function events(answer: ToolAnswer): EventAnswer[] {
   assert.equal(answer.isError, false, JSON.stringify(answer.data));
   return answer.data.events as EventAnswer[];
@@ -85,10 +87,7 @@ describe('evidence offsets and revisions, through MCP with real workers', () => 
     };
   });
   afterEach(async () => {
-    for (const worker of workers) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
-      await worker.exited;
-    }
+    await stopWorkers(workers, 'SIGTERM');
     workers = [];
   });
   after(async () => {
@@ -228,23 +227,11 @@ describe('evidence offsets and revisions, through MCP with real workers', () => 
   test('llm extractor, quotes answered from a late chunk: every quote equals the artifact text at its offsets', async () => {
     const keys = [DECISION, COMMITMENT, RISK].map((line) => line.slice(line.indexOf(': ') + 2));
     const seen: number[] = [];
-    fake.onChat((body: ChatRequestBody) => {
-      const user = body.messages.at(-1)?.content ?? '';
-      const lists = /<<<LISTS_BEGIN>>>\n([\s\S]*)\n<<<LISTS_END>>>/.exec(user);
-      if (lists !== null) {
-        // Prompt B: the chunks overlap, so keep the first event of each narrative.
-        const payload = JSON.parse(lists[1]!) as Array<{ events: Array<{ narrative: string }> }>;
-        const merged = new Map<string, unknown>();
-        for (const list of payload)
-          for (const e of list.events) if (!merged.has(e.narrative)) merged.set(e.narrative, e);
-        return JSON.stringify({ events: [...merged.values()] });
-      }
-      const chunkIndex = Number(/use chunk_index (\d+)/.exec(user)?.[1]);
-      const text = /<<<TEXT_BEGIN>>>\n([\s\S]*)\n<<<TEXT_END>>>/.exec(user)?.[1] ?? '';
-      seen.push(chunkIndex);
-      const found = keys.filter((sentence) => text.includes(sentence));
-      return JSON.stringify({
-        events: found.map((sentence, i) => ({
+    fake.onChat(
+      scriptedModel((text, chunkIndex) => {
+        seen.push(chunkIndex);
+        const found = keys.filter((sentence) => text.includes(sentence));
+        return found.map((sentence, i) => ({
           category: ['Decision', 'Commitment', 'QualityRisk'][keys.indexOf(sentence)],
           narrative: sentence,
           event_time: null,
@@ -258,9 +245,9 @@ describe('evidence offsets and revisions, through MCP with real workers', () => 
               chunk_index: chunkIndex,
             },
           ],
-        })),
-      });
-    });
+        }));
+      }),
+    );
     const content = transcript({ at80: [], at90: [DECISION, COMMITMENT, RISK] });
     const ingested = await ingest('standup-llm', content);
     assert.ok((ingested.num_chunks as number) >= 10, `num_chunks ${ingested.num_chunks}`);
@@ -291,33 +278,21 @@ describe('evidence offsets and revisions, through MCP with real workers', () => 
   });
 
   test('a decision changed in revision 2: current by default, superseded on request, old text and evidence exact', async () => {
-    const decisionModel = (body: ChatRequestBody) => {
-      const user = body.messages.at(-1)?.content ?? '';
-      const lists = /<<<LISTS_BEGIN>>>\n([\s\S]*)\n<<<LISTS_END>>>/.exec(user);
-      if (lists !== null) {
-        const payload = JSON.parse(lists[1]!) as Array<{ events: unknown[] }>;
-        return JSON.stringify({ events: [payload[0]!.events[0]] });
-      }
-      const chunkIndex = Number(/use chunk_index (\d+)/.exec(user)?.[1] ?? 0);
-      const text = /<<<TEXT_BEGIN>>>\n([\s\S]*)\n<<<TEXT_END>>>/.exec(user)?.[1] ?? '';
+    const decisionModel = scriptedModel((text, chunkIndex) => {
       const sentence = /We decided to launch the public beta in [A-Z][a-z]+/.exec(text)?.[0];
-      return JSON.stringify({
-        events:
-          sentence === undefined
-            ? []
-            : [
-                {
-                  category: 'Decision',
-                  narrative: `The team decided to launch the public beta in ${sentence.split(' ').at(-1)}.`,
-                  event_time: null,
-                  subject: { type: 'project', ref: 'public beta' },
-                  actors: [],
-                  confidence: 0.9,
-                  evidence: [{ quote: sentence, chunk_index: chunkIndex }],
-                },
-              ],
-      });
-    };
+      if (sentence === undefined) return [];
+      return [
+        {
+          category: 'Decision',
+          narrative: `The team decided to launch the public beta in ${sentence.split(' ').at(-1)}.`,
+          event_time: null,
+          subject: { type: 'project', ref: 'public beta' },
+          actors: [],
+          confidence: 0.9,
+          evidence: [{ quote: sentence, chunk_index: chunkIndex }],
+        },
+      ];
+    });
     fake.onChat(decisionModel);
     const v1 = transcript({ at80: ['Carol: We decided to launch the public beta in March.'], at90: [] });
     // Revision 2 inserts text early on, so every later offset moves, and changes the decision.

@@ -56,6 +56,14 @@ export function spawnWorker(id: string, env: Record<string, string>, args: strin
   };
 }
 
+/** Stops every worker still running (SIGKILL unless told otherwise) and waits until each has exited. */
+export async function stopWorkers(workers: readonly WorkerProcess[], signal: NodeJS.Signals = 'SIGKILL') {
+  for (const worker of workers) {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill(signal);
+    await worker.exited;
+  }
+}
+
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(
   probe: () => Promise<T | undefined>,
