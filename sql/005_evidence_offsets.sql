@@ -1,6 +1,6 @@
--- Evidence you can check, and know to be current. Two changes, one file (the number is all this
--- work has): (1) evidence offsets index the whole revision text; (2) every event carries its
--- revision's is_latest, so event search can answer from current revisions.
+-- Evidence you can check, and know to be current. Two changes in one file: (1) evidence offsets
+-- index the whole revision text; (2) every event carries its revision's is_latest, so event
+-- search can answer from current revisions.
 --
 -- (1) content.slice(start_char, end_char) = quote, whether the revision is chunked or not;
 -- chunk_id only names the chunk the quote came from.
