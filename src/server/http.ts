@@ -6,8 +6,8 @@
  * (a server-to-client stream) is answered 405, as the specification allows for servers that
  * offer none.
  */
-import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { IncomingMessage } from 'node:http';
+import { type Context, Hono } from 'hono';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
 import type { HealthReport } from '../health.js';
@@ -58,6 +58,42 @@ function jsonRpcError(
   });
 }
 
+/**
+ * The request body as text, or undefined when it is larger than `limit` bytes. Under the Node
+ * server it is read straight from the socket's stream: going through the fetch `Request` (as
+ * hono's bodyLimit does) built a web stream, an AbortSignal and an undici Request for every POST,
+ * the largest per-request cost left on a cheap tool call (bench/mcp-overhead.ts).
+ */
+async function readBody(c: Context, limit: number): Promise<string | undefined> {
+  const declared = Number(c.req.header('content-length'));
+  if (declared > limit) return undefined;
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming === undefined) {
+    const text = await c.req.text();
+    return Buffer.byteLength(text) > limit ? undefined : text;
+  }
+  return new Promise((resolveBody, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop buffering; what is left of the body is read and dropped as the answer goes out.
+        incoming.off('data', onData);
+        incoming.resume();
+        resolveBody(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    incoming.on('data', onData);
+    incoming.once('end', () => {
+      if (size <= limit) resolveBody(Buffer.concat(chunks, size).toString('utf8'));
+    });
+    incoming.once('error', reject);
+  });
+}
+
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const { config } = deps;
@@ -78,7 +114,8 @@ export function createApp(deps: AppDeps): Hono {
   if (config.oauth) app.route('/', createOAuthRoutes({ oauth: config.oauth, sql: deps.services.sql }));
   const authenticate = createMcpAuthenticator(config, deps.services.sql);
   const dispatcher = createMcpDispatcher(deps.services, deps.tools, deps.hooks);
-  const handleMcp = async (request: Request): Promise<Response> => {
+  const handleMcp = async (c: Context): Promise<Response> => {
+    const request = c.req.raw;
     // The transport rules of MCP Streamable HTTP, checked in the order the SDK checks them.
     const accept = request.headers.get('accept') ?? '';
     if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
@@ -100,9 +137,17 @@ export function createApp(deps: AppDeps): Hono {
         `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
       );
     }
+    const text = await readBody(c, MAX_BODY_BYTES);
+    if (text === undefined) {
+      return jsonRpcError(
+        413,
+        -32000,
+        `Request body too large: the limit is ${MAX_BODY_BYTES} bytes (artifacts up to 10,000,000 characters)`,
+      );
+    }
     let body: unknown;
     try {
-      body = JSON.parse(await request.text());
+      body = JSON.parse(text);
     } catch {
       return jsonRpcError(400, -32700, 'Parse error: Invalid JSON');
     }
@@ -129,19 +174,7 @@ export function createApp(deps: AppDeps): Hono {
       }
       await next();
     });
-    app.use(
-      path,
-      bodyLimit({
-        maxSize: MAX_BODY_BYTES,
-        onError: () =>
-          jsonRpcError(
-            413,
-            -32000,
-            `Request body too large: the limit is ${MAX_BODY_BYTES} bytes (artifacts up to 10,000,000 characters)`,
-          ),
-      }),
-    );
-    app.post(path, (c) => handleMcp(c.req.raw));
+    app.post(path, (c) => handleMcp(c));
     app.on(['GET', 'DELETE'], path, () =>
       jsonRpcError(405, -32000, 'Method not allowed: this server is stateless; send JSON-RPC with POST', {
         allow: 'POST',
