@@ -192,7 +192,9 @@ describe('zero setup: memory serve with no services at all', () => {
     try {
       // Inside the try: a connect that fails or times out must still close the transport, which
       // ends the spawned `memory serve --stdio` (stdin closed, then SIGTERM, then SIGKILL).
-      await client.connect(transport);
+      // `initialize` is answered once the embedded Postgres and Chroma are up: 15 s on a busy
+      // machine, more than the SDK's default 60 s request timeout with the suite's load on top.
+      await client.connect(transport, { timeout: 2 * SLOW_MS });
       const { tools } = await client.listTools();
       assert.equal(tools.length, 17);
       const ingest = await callTool(client, 'artifact_ingest', {

@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { ingestArtifact } from '../src/artifacts/ingest.js';
 import { claimJob, recordFailure, releaseJob } from '../src/store/jobs.js';
 import type { JobRow } from '../src/store/revisions.js';
+import { within } from './helpers/cli.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { eventually, SLOW_MS, spawnWorker, type WorkerProcess } from './helpers/worker.js';
@@ -447,7 +448,7 @@ describe('memory work: jobs, events and evidence', () => {
     const worker = await start('w-term');
     await claimed(jobId);
     worker.child.kill('SIGTERM');
-    const exit = await worker.exited;
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
     assert.equal(exit.code, 0, worker.output());
     const row = await job(jobId);
     assert.ok(['DONE', 'PENDING'].includes(row.status), row.status);
@@ -466,7 +467,7 @@ describe('memory work: jobs, events and evidence', () => {
     const worker = await start('w-term-slow', { OPENAI_TIMEOUT: '30' }, ['--grace-ms', '300']);
     await claimed(jobId);
     worker.child.kill('SIGTERM');
-    const exit = await worker.exited;
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
     assert.equal(exit.code, 0, worker.output());
     const row = await job(jobId);
     fake.releaseHung();
