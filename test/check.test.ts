@@ -38,11 +38,21 @@ describe('memory check', () => {
   let db: TestDatabase;
   let chroma: TestChroma;
   before(async () => {
-    [db, chroma] = await Promise.all([createTestDatabase(), startTestChroma()]);
+    // allSettled, not all: when one fails, the other is still assigned and stopped by `after`
+    // (a Chroma left running keeps this file's process, and so the run, alive).
+    const started = await Promise.allSettled([
+      createTestDatabase().then((value) => {
+        db = value;
+      }),
+      startTestChroma().then((value) => {
+        chroma = value;
+      }),
+    ]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
   });
   after(async () => {
-    await db.drop();
-    await chroma.destroy();
+    await db?.drop();
+    await chroma?.destroy();
   });
 
   test('postgres: ok on a migrated database', async () => {

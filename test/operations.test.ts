@@ -152,12 +152,24 @@ describe('secrets never reach the logs', () => {
   let chroma: TestChroma;
   let fake: FakeOpenAI;
   before(async () => {
-    [db, chroma, fake] = await Promise.all([createTestDatabase(), startTestChroma(), startFakeOpenAI()]);
+    // allSettled, not all: when one fails, the others are still assigned and stopped by `after`.
+    const started = await Promise.allSettled([
+      createTestDatabase().then((value) => {
+        db = value;
+      }),
+      startTestChroma().then((value) => {
+        chroma = value;
+      }),
+      startFakeOpenAI().then((value) => {
+        fake = value;
+      }),
+    ]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
   });
   after(async () => {
-    await db.drop();
-    await chroma.destroy();
-    await fake.close();
+    await db?.drop();
+    await chroma?.destroy();
+    await fake?.close();
   });
 
   test('LOG_LEVEL=DEBUG, a full ingest-and-extract run with failures: no key, token or password in the output', async () => {
