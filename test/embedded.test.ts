@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { freePort } from '../src/embedded/chroma-server.js';
-import { BIN, runCli } from './helpers/cli.js';
+import { BIN, exitOf, runCli, SLOW_MS, stopChild, within } from './helpers/cli.js';
 import { callTool, connectClient } from './helpers/server.js';
 import { eventually } from './helpers/worker.js';
 
@@ -29,13 +29,17 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-/** The real binary, from an empty folder, with an empty environment but for PATH and the port. */
-async function serveIn(dir: string, port: number): Promise<Served> {
+/**
+ * The real binary, from an empty folder, with an empty environment but for PATH and the port.
+ * The child goes into `children` at once, so the after hook kills it even when it never answers.
+ */
+async function serveIn(dir: string, port: number, children: ChildProcess[]): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', MCP_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -43,7 +47,7 @@ async function serveIn(dir: string, port: number): Promise<Served> {
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const exited = exitOf(child);
   const url = `http://127.0.0.1:${port}`;
   await eventually(
     async () => {
@@ -54,7 +58,7 @@ async function serveIn(dir: string, port: number): Promise<Served> {
       );
       return ok ? true : undefined;
     },
-    60_000,
+    2 * SLOW_MS,
     'the embedded server to answer /health',
   );
   return { child, url, output: () => output, exited };
@@ -68,7 +72,7 @@ async function waitForEvents(client: Client, artifactUid: string): Promise<void>
       if (job?.status === 'FAILED') throw new Error(JSON.stringify(status.data));
       return job?.status === 'DONE' ? true : undefined;
     },
-    30_000,
+    SLOW_MS,
     'the extraction job',
   );
 }
@@ -96,16 +100,17 @@ describe('zero setup: memory serve with no services at all', () => {
     dirs.push(dir);
     return dir;
   };
-  after(() => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  after(async () => {
+    // Killed and awaited on every path: a `memory serve` left running keeps this test file's
+    // process alive, and the whole run waits for it (a CI run once hung 22 minutes on one).
+    await Promise.all(children.map((child) => stopChild(child, 'SIGKILL')));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
   test('HTTP: ingest a note, the in-process worker extracts, the event is found with its evidence; data survives a restart', async () => {
     const dir = tempDir();
     const port = await freePort();
-    const first = await serveIn(dir, port);
-    children.push(first.child);
+    const first = await serveIn(dir, port, children);
     const client = await connectClient(`${first.url}/mcp/`);
     const ingest = await callTool(client, 'artifact_ingest', {
       artifact_type: 'note',
@@ -132,11 +137,10 @@ describe('zero setup: memory serve with no services at all', () => {
     );
 
     first.child.kill('SIGTERM');
-    assert.equal(await first.exited, 0, first.output());
+    assert.equal(await within(first.exited, SLOW_MS, 'serve to exit on SIGTERM'), 0, first.output());
     assert.deepEqual(chromaProcesses(dir), [], 'no Chroma left after SIGTERM');
 
-    const second = await serveIn(dir, port);
-    children.push(second.child);
+    const second = await serveIn(dir, port, children);
     const again = await connectClient(`${second.url}/mcp/`);
     const got = await callTool(again, 'artifact_get', {
       artifact_id: ingest.data.artifact_id,
@@ -157,7 +161,7 @@ describe('zero setup: memory serve with no services at all', () => {
     await again.close();
 
     // A second instance on the same folder is refused at once, naming the running process.
-    const refused = await runCli(['serve'], { MCP_PORT: String(await freePort()) }, dir, 20_000);
+    const refused = await runCli(['serve'], { MCP_PORT: String(await freePort()) }, dir);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, new RegExp(`another memory server \\(pid ${second.child.pid}`));
 
@@ -166,7 +170,7 @@ describe('zero setup: memory serve with no services at all', () => {
     await second.exited;
     await eventually(
       async () => (chromaProcesses(dir).length === 0 ? true : undefined),
-      10_000,
+      SLOW_MS,
       'Chroma to stop',
     );
   });
@@ -185,8 +189,12 @@ describe('zero setup: memory serve with no services at all', () => {
       stderr += chunk.toString();
     });
     const client = new Client({ name: 'memory-tests', version: '1.0.0' });
-    await client.connect(transport);
     try {
+      // Inside the try: a connect that fails or times out must still close the transport, which
+      // ends the spawned `memory serve --stdio` (stdin closed, then SIGTERM, then SIGKILL).
+      // `initialize` is answered once the embedded Postgres and Chroma are up: 15 s on a busy
+      // machine, more than the SDK's default 60 s request timeout with the suite's load on top.
+      await client.connect(transport, { timeout: 2 * SLOW_MS });
       const { tools } = await client.listTools();
       assert.equal(tools.length, 17);
       const ingest = await callTool(client, 'artifact_ingest', {
@@ -203,7 +211,7 @@ describe('zero setup: memory serve with no services at all', () => {
     }
     await eventually(
       async () => (chromaProcesses(dir).length === 0 ? true : undefined),
-      15_000,
+      SLOW_MS,
       'Chroma to stop',
     );
   });

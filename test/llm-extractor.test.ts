@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import {
   createLlmExtractor,
   EXTRACTION_SYSTEM_PROMPT,
@@ -182,6 +182,12 @@ describe('llm extractor against an OpenAI-compatible server', () => {
     fake = await startFakeOpenAI();
   });
   after(() => fake.close());
+  // Isolation: a fault a failed test did not consume, or a request still held by a delay, must
+  // not reach the next test.
+  afterEach(async () => {
+    fake.reset();
+    await fake.idle();
+  });
   beforeEach(() => {
     fake.requests.length = 0;
     fake.onChat(() => answer());

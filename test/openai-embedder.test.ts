@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { AppError, type ErrorCode } from '../src/errors.js';
 import { createOpenAIEmbedder, type OpenAIEmbedderOptions } from '../src/providers/openai-embedder.js';
 import { redactSecrets, toAppError } from '../src/providers/openai-errors.js';
@@ -44,6 +44,12 @@ describe('OpenAI embedder', () => {
     fake = await startFakeOpenAI();
   });
   after(() => fake.close());
+  // Isolation: a fault a failed test did not consume, or a request still held by a delay, must
+  // not reach the next test.
+  afterEach(async () => {
+    fake.reset();
+    await fake.idle();
+  });
 
   const embedder = (options: Partial<OpenAIEmbedderOptions> = {}) =>
     createOpenAIEmbedder({

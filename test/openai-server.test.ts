@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 
@@ -11,6 +11,12 @@ describe('OpenAI-compatible test server', () => {
     fake = await startFakeOpenAI();
   });
   after(() => fake.close());
+  // Isolation: a fault a failed test did not consume, or a request still held by a delay, must
+  // not reach the next test.
+  afterEach(async () => {
+    fake.reset();
+    await fake.idle();
+  });
 
   const client = (options: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) =>
     new OpenAI({ apiKey: 'sk-test', baseURL: fake.url, maxRetries: 0, timeout: 2000, ...options });
@@ -53,6 +59,47 @@ describe('OpenAI-compatible test server', () => {
       }),
       (error: unknown) => error instanceof OpenAI.APIConnectionTimeoutError,
     );
+  });
+
+  test('a delayed request takes no further fault, even once its client has timed out', async () => {
+    const stale = { kind: 'status', status: 401, message: 'meant for the next request' } as const;
+    fake.queue('chat', { kind: 'delay', ms: 400 }, stale);
+    await assert.rejects(
+      client({ timeout: 100 }).chat.completions.create({
+        model: 'm',
+        messages: [{ role: 'user', content: 'a' }],
+      }),
+      (error: unknown) => error instanceof OpenAI.APIConnectionTimeoutError,
+    );
+    await fake.idle();
+    assert.deepEqual(fake.pending('chat'), [stale], 'the timed-out request left the 401 queued');
+    await assert.rejects(
+      client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'b' }] }),
+      (error: unknown) => error instanceof OpenAI.AuthenticationError,
+    );
+    assert.deepEqual(fake.pending('chat'), []);
+    // A client that waits gets the normal answer after the delay.
+    fake.queue('chat', { kind: 'delay', ms: 100 }, { kind: 'status', status: 500 });
+    const slow = await client().chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'c' }],
+    });
+    assert.equal(slow.choices.length, 1);
+    assert.equal(fake.pending('chat').length, 1, 'the 500 is left for the next request');
+  });
+
+  test('queueFor: only a request containing the text takes the fault', async () => {
+    fake.queueFor('chat', 'beta', { kind: 'status', status: 401, message: 'for beta only' });
+    const alpha = await client().chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'alpha' }],
+    });
+    assert.equal(alpha.choices.length, 1);
+    await assert.rejects(
+      client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'beta' }] }),
+      (error: unknown) => error instanceof OpenAI.AuthenticationError,
+    );
+    assert.deepEqual(fake.pending('chat'), []);
   });
 
   test('scripted chat content, and the handler sees the request', async () => {

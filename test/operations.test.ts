@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../src/embedded/chroma-server.js';
 import { startTestChroma, type TestChroma } from './helpers/chroma.js';
-import { BIN } from './helpers/cli.js';
+import { BIN, exitOf, SLOW_MS, stopChild, within } from './helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { callTool, connectClient, startTestServer, type TestServer } from './helpers/server.js';
@@ -152,12 +152,24 @@ describe('secrets never reach the logs', () => {
   let chroma: TestChroma;
   let fake: FakeOpenAI;
   before(async () => {
-    [db, chroma, fake] = await Promise.all([createTestDatabase(), startTestChroma(), startFakeOpenAI()]);
+    // allSettled, not all: when one fails, the others are still assigned and stopped by `after`.
+    const started = await Promise.allSettled([
+      createTestDatabase().then((value) => {
+        db = value;
+      }),
+      startTestChroma().then((value) => {
+        chroma = value;
+      }),
+      startFakeOpenAI().then((value) => {
+        fake = value;
+      }),
+    ]);
+    for (const result of started) if (result.status === 'rejected') throw result.reason;
   });
   after(async () => {
-    await db.drop();
-    await chroma.destroy();
-    await fake.close();
+    await db?.drop();
+    await chroma?.destroy();
+    await fake?.close();
   });
 
   test('LOG_LEVEL=DEBUG, a full ingest-and-extract run with failures: no key, token or password in the output', async () => {
@@ -211,11 +223,14 @@ describe('secrets never reach the logs', () => {
     child.stderr.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const exited = exitOf(child);
     try {
       await eventually(
-        async () => (/MCP endpoint/.test(output) ? true : undefined),
-        30_000,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`serve exited early:\n${output}`);
+          return /MCP endpoint/.test(output) ? true : undefined;
+        },
+        SLOW_MS,
         'the server to start',
       );
       const client = await connectClient(`http://127.0.0.1:${port}/mcp/`, {
@@ -252,9 +267,11 @@ describe('secrets never reach the logs', () => {
       assert.match(output, /Polling for jobs/, 'DEBUG lines are there');
       assert.match(output, /Job done/);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      // SIGTERM as in production (its shutdown is part of what must not log secrets); SIGKILL if
+      // it has not exited within the deadline, so a stuck shutdown cannot hang the run.
+      await stopChild(child, 'SIGTERM', SLOW_MS);
     }
+    assert.notEqual(await within(exited, 1000, 'exit'), null, `serve did not stop on SIGTERM:\n${output}`);
     assert.ok(output.length > 0);
     assert.doesNotMatch(output, new RegExp(key), 'the API key never appears');
     assert.doesNotMatch(output, new RegExp(TOKEN), 'the bearer token never appears');

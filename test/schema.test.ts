@@ -136,10 +136,14 @@ describe('schema constraints', () => {
       db.sql`update event_jobs set status = 'LOST' where job_id = ${job?.job_id}`,
       rejectsWith('23514'),
     );
-    await new Promise((r) => setTimeout(r, 20));
+    // No sleep and no clock comparison between two statements: the update even tries to write an
+    // old value, and the trigger must replace it with the updating transaction's now().
     const [updated] = await db.sql`
-      update event_jobs set attempts = 1 where job_id = ${job?.job_id} returning updated_at`;
-    assert.ok((updated?.updated_at as Date) > (job?.updated_at as Date));
+      update event_jobs set attempts = 1, updated_at = '2000-01-01T00:00:00Z'
+      where job_id = ${job?.job_id} returning updated_at, now() as tx_now`;
+    assert.ok(updated);
+    assert.equal((updated.updated_at as Date).getTime(), (updated.tx_now as Date).getTime());
+    assert.ok((updated.updated_at as Date) >= (job?.updated_at as Date));
     const [indexes] = await db.sql`
       select count(*)::int as n from pg_indexes
       where tablename = 'event_jobs' and indexdef like '%WHERE%status%'`;

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ingestArtifact } from '../src/domain/ingest.js';
 import { claimJob, type JobRow, recordFailure, releaseJob } from '../src/store/jobs.js';
+import { within } from './helpers/cli.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { eventually, spawnWorker, type WorkerProcess } from './helpers/worker.js';
+import { eventually, SLOW_MS, spawnWorker, type WorkerProcess } from './helpers/worker.js';
 
 /** The text the model was asked about: every message of the request, joined. */
 function promptText(body: ChatRequestBody): string {
@@ -63,20 +64,31 @@ describe('memory work: jobs, events and evidence', () => {
     };
   });
   afterEach(async () => {
-    for (const worker of workers) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
-      await worker.exited;
-    }
+    for (const worker of workers) await worker.kill();
     workers = [];
+    // Nothing of one test reaches the next: no queued fault, no request still held by a `delay`
+    // or a `hang`, no job left active for the next test's worker to claim first.
+    fake.reset();
+    fake.onChat(decisionModel);
+    await fake.idle();
+    await t.db.sql`
+      update event_jobs set status = 'FAILED', locked_at = null, locked_by = null,
+        last_error_code = 'LEFT_BY_AN_EARLIER_TEST'
+      where status in ('PENDING', 'PROCESSING')`;
   });
   after(async () => {
-    await t.stop();
-    await fake.close();
+    try {
+      await t?.stop();
+    } finally {
+      await fake?.close();
+    }
   });
 
-  const start = (id: string, env: Record<string, string> = {}) => {
-    const worker = spawnWorker(id, { ...workerEnv, ...env });
+  /** Spawns a worker and waits until it is up: start-up time does not eat the deadlines below. */
+  const start = async (id: string, env: Record<string, string> = {}, args: string[] = []) => {
+    const worker = spawnWorker(id, { ...workerEnv, ...env }, args);
     workers.push(worker);
+    await worker.started();
     return worker;
   };
   const job = async (jobId: string) => {
@@ -84,14 +96,14 @@ describe('memory work: jobs, events and evidence', () => {
     return row!;
   };
   const claimed = (jobId: string) =>
-    eventually(async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined), 10_000, 'claim');
+    eventually(async () => ((await job(jobId)).status === 'PROCESSING' ? true : undefined), SLOW_MS, 'claim');
   const waitStatus = (jobId: string, statuses: string[], what = statuses.join('/')) =>
     eventually(
       async () => {
         const row = await job(jobId);
         return statuses.includes(row.status) ? row : undefined;
       },
-      20_000,
+      SLOW_MS,
       `job ${jobId} ${what}`,
     );
 
@@ -100,7 +112,7 @@ describe('memory work: jobs, events and evidence', () => {
       'Pricing sync, March 3.\nWe decided to adopt freemium pricing for the starter plan. Bob will draft the page.';
     const ingest = await t.call('artifact_ingest', { ...note('n-1', content), ts: '2025-03-03T10:00:00Z' });
     assert.equal(ingest.data.job_status, 'PENDING');
-    start('w-basic');
+    await start('w-basic');
     const done = await waitStatus(String(ingest.data.job_id), ['DONE']);
     assert.equal(done.locked_by, 'w-basic');
     assert.equal(done.attempts, 1);
@@ -138,7 +150,7 @@ describe('memory work: jobs, events and evidence', () => {
     const content = parts.join('\n');
     const ingest = await t.call('artifact_ingest', { ...note('long-1', content), artifact_type: 'doc' });
     assert.equal(ingest.data.is_chunked, true);
-    start('w-long');
+    await start('w-long');
     await waitStatus(String(ingest.data.job_id), ['DONE']);
     const list = await t.call('event_list_for_revision', {
       artifact_uid: ingest.data.artifact_uid,
@@ -166,7 +178,7 @@ describe('memory work: jobs, events and evidence', () => {
   test('re-ingest is unchanged with the same events; a new revision keeps the old events readable', async () => {
     const v1 = 'We decided to hire two engineers in Q3.';
     const first = await t.call('artifact_ingest', note('rev-1', v1));
-    start('w-rev');
+    await start('w-rev');
     await waitStatus(String(first.data.job_id), ['DONE']);
     const before = await t.call('event_list_for_revision', {
       artifact_uid: first.data.artifact_uid,
@@ -252,7 +264,7 @@ describe('memory work: jobs, events and evidence', () => {
     try {
       const content = 'Weekly sync.\nDana will send the slides on Monday.';
       const ingest = await t.call('artifact_ingest', note('invented', content));
-      const worker = start('w-invent');
+      const worker = await start('w-invent');
       await waitStatus(String(ingest.data.job_id), ['DONE']);
       const list = await t.call('event_list_for_revision', {
         artifact_uid: ingest.data.artifact_uid,
@@ -298,15 +310,17 @@ describe('memory work: jobs, events and evidence', () => {
       [{ kind: 'delay', ms: 3000 }, 'OPENAI_TIMEOUT', 120],
       [{ kind: 'content', content: 'this is not JSON' }, 'INVALID_JSON_SCHEMA', 240],
     ];
-    for (const [fault] of expectations) fake.queue('chat', fault);
-    const worker = start('w-faults', { EVENT_MAX_ATTEMPTS: '5' });
+    // Bound to this job's text: no other request can take them.
+    const mine = 'rename the product to Nimbus';
+    for (const [fault] of expectations) fake.queueFor('chat', mine, fault);
+    const worker = await start('w-faults', { EVENT_MAX_ATTEMPTS: '5' });
     for (const [index, [, code, delay]] of expectations.entries()) {
       const row = await eventually(
         async () => {
           const r = await job(jobId);
           return r.status === 'PENDING' && r.attempts === index + 1 ? r : undefined;
         },
-        20_000,
+        SLOW_MS,
         `attempt ${index + 1} to fail with ${code}`,
       );
       assert.equal(row.last_error_code, code);
@@ -320,8 +334,9 @@ describe('memory work: jobs, events and evidence', () => {
       await makeDue();
     }
     // Fifth attempt fails too: attempts are used up.
-    fake.queue('chat', { kind: 'status', status: 503 });
+    fake.queueFor('chat', mine, { kind: 'status', status: 503 });
     const failed = await waitStatus(jobId, ['FAILED']);
+    assert.deepEqual(fake.pending('chat'), [], 'every fault was taken by this job');
     assert.equal(failed.attempts, 5);
     assert.equal(failed.last_error_code, 'MAX_ATTEMPTS_EXCEEDED');
     assert.match(failed.last_error_message ?? '', /OPENAI_SERVER_ERROR/);
@@ -341,11 +356,17 @@ describe('memory work: jobs, events and evidence', () => {
     const jobId = String(ingest.data.job_id);
     const left = await t.call('event_reextract', { artifact_uid: ingest.data.artifact_uid });
     assert.equal((left.data as { action: string }).action, 'left_active');
-    fake.queue('chat', { kind: 'status', status: 401, message: 'Incorrect API key provided' });
-    start('w-auth');
-    const failed = await waitStatus(jobId, ['FAILED']);
+    fake.queueFor('chat', 'drop the legacy API', {
+      kind: 'status',
+      status: 401,
+      message: 'Incorrect API key provided',
+    });
+    await start('w-auth');
+    const failed = await waitStatus(jobId, ['FAILED', 'DONE']);
+    assert.equal(failed.status, 'FAILED', `the 401 was not taken by this job: ${JSON.stringify(failed)}`);
     assert.equal(failed.attempts, 1);
     assert.equal(failed.last_error_code, 'OPENAI_AUTH_ERROR');
+    assert.deepEqual(fake.pending('chat'), []);
   });
 
   test('200 jobs, 4 worker processes: every job DONE, each extracted exactly once, by one worker', async () => {
@@ -358,15 +379,20 @@ describe('memory work: jobs, events and evidence', () => {
       );
       jobIds.push(result.job_id!);
     }
+    // The backlog is held back until all four workers are up: start-up takes 1 to 13 s, and a
+    // worker up seconds before the others could drain the whole backlog alone.
+    await t.db
+      .sql`update event_jobs set next_run_at = now() + interval '1 hour' where job_id = any(${jobIds})`;
     const ids = ['w-a', 'w-b', 'w-c', 'w-d'];
-    for (const id of ids) start(id);
+    await Promise.all(ids.map((id) => start(id)));
+    await t.db.sql`update event_jobs set next_run_at = now() where job_id = any(${jobIds})`;
     await eventually(
       async () => {
         const [row] = await t.db
           .sql`select count(*)::int as n from event_jobs where job_id = any(${jobIds}) and status = 'DONE'`;
         return row?.n === 200 ? true : undefined;
       },
-      60_000,
+      3 * SLOW_MS,
       '200 jobs DONE',
     );
     const calls = fake.requests.slice(before).filter((r) => r.path === 'chat');
@@ -401,8 +427,8 @@ describe('memory work: jobs, events and evidence', () => {
       note('kill', 'We decided to freeze the schema until May.'),
     );
     const jobId = String(ingest.data.job_id);
-    fake.queue('chat', { kind: 'hang' });
-    const doomed = start('w-doomed');
+    fake.queueFor('chat', 'freeze the schema', { kind: 'hang' });
+    const doomed = await start('w-doomed');
     await claimed(jobId);
     await eventually(async () =>
       fake.requests.some((r) => r.path === 'chat' && JSON.stringify(r.body).includes('freeze the schema'))
@@ -411,7 +437,7 @@ describe('memory work: jobs, events and evidence', () => {
     );
     doomed.child.kill('SIGKILL');
     await doomed.exited;
-    start('w-rescuer');
+    await start('w-rescuer');
     const done = await waitStatus(jobId, ['DONE']);
     assert.equal(done.locked_by, 'w-rescuer');
     assert.equal(done.attempts, 2);
@@ -424,11 +450,11 @@ describe('memory work: jobs, events and evidence', () => {
   test('SIGTERM during a job: the worker exits 0 and the job ends DONE or back to PENDING', async () => {
     const ingest = await t.call('artifact_ingest', note('sigterm', 'We decided to archive the old wiki.'));
     const jobId = String(ingest.data.job_id);
-    fake.queue('chat', { kind: 'delay', ms: 800 });
-    const worker = start('w-term');
+    fake.queueFor('chat', 'archive the old wiki', { kind: 'delay', ms: 800 });
+    const worker = await start('w-term');
     await claimed(jobId);
     worker.child.kill('SIGTERM');
-    const exit = await worker.exited;
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
     assert.equal(exit.code, 0, worker.output());
     const row = await job(jobId);
     assert.ok(['DONE', 'PENDING'].includes(row.status), row.status);
@@ -443,12 +469,11 @@ describe('memory work: jobs, events and evidence', () => {
       note('sigterm-slow', 'We decided to rotate the on-call weekly.'),
     );
     const jobId = String(ingest.data.job_id);
-    fake.queue('chat', { kind: 'hang' });
-    const worker = spawnWorker('w-term-slow', { ...workerEnv, OPENAI_TIMEOUT: '30' }, ['--grace-ms', '300']);
-    workers.push(worker);
+    fake.queueFor('chat', 'rotate the on-call', { kind: 'hang' });
+    const worker = await start('w-term-slow', { OPENAI_TIMEOUT: '30' }, ['--grace-ms', '300']);
     await claimed(jobId);
     worker.child.kill('SIGTERM');
-    const exit = await worker.exited;
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
     assert.equal(exit.code, 0, worker.output());
     const row = await job(jobId);
     fake.releaseHung();
@@ -460,7 +485,7 @@ describe('memory work: jobs, events and evidence', () => {
 
   test('memory check --service worker sees a live worker', async () => {
     const { runCli } = await import('./helpers/cli.js');
-    start('w-check');
+    await start('w-check');
     await eventually(async () => {
       const rows = await t.db.sql`select 1 from worker_heartbeat where worker_id = 'w-check'`;
       return rows.length === 1 ? true : undefined;

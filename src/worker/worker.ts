@@ -140,7 +140,12 @@ export function startWorker(options: WorkerOptions): Worker {
       logger.warn('Heartbeat failed', { error: describeError(error) });
     }
   };
-  const heartbeatTimer = setInterval(() => void beat(), heartbeatMs);
+  // The beat in flight, so that stopping waits for it: a beat that finished after the heartbeat
+  // row was removed would write the row again, and a stopped worker would look alive.
+  let beating: Promise<void> = Promise.resolve();
+  const heartbeatTimer = setInterval(() => {
+    beating = beat();
+  }, heartbeatMs);
   heartbeatTimer.unref();
 
   async function runJob(claim: ClaimedJob): Promise<void> {
@@ -292,6 +297,7 @@ export function startWorker(options: WorkerOptions): Worker {
       if (!abandoned) await running.catch(() => {});
       state = 'stopped';
       clearInterval(heartbeatTimer);
+      await beating;
       await unlisten?.().catch(() => {});
       await removeHeartbeat(sql, id).catch(() => {});
       logger.info('Worker stopped', { worker_id: id, ...stats });

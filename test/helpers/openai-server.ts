@@ -9,10 +9,17 @@ import type { AddressInfo } from 'node:net';
 
 export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; message?: string; code?: string }
+  /** A slow normal answer (after `ms`): the request takes no other fault. */
   | { kind: 'delay'; ms: number }
   | { kind: 'hang' }
   | { kind: 'content'; content: string }
   | { kind: 'invalid-body' };
+
+/** A queued fault, and the text a request body must contain to take it (any request when absent). */
+interface QueuedFault {
+  fault: Fault;
+  match?: string;
+}
 
 export interface RecordedRequest {
   path: string;
@@ -35,8 +42,19 @@ export interface FakeOpenAI {
   readonly url: string;
   readonly requests: RecordedRequest[];
   count(path: 'embeddings' | 'chat'): number;
-  /** Faults consumed one per request, in order, before the normal answer. */
+  /** Faults taken one per request, in order, as each request arrives. */
   queue(path: 'embeddings' | 'chat', ...faults: Fault[]): void;
+  /**
+   * Like `queue`, but only a request whose JSON body contains `match` takes these faults (e.g. a
+   * sentence of one job's text), so a request of another job cannot consume them.
+   */
+  queueFor(path: 'embeddings' | 'chat', match: string, ...faults: Fault[]): void;
+  /** Faults still queued (none should be left at the end of a test that queued some). */
+  pending(path: 'embeddings' | 'chat'): Fault[];
+  /** Resolves once no request is being handled (a `delay` still waiting counts; a `hang` does not). */
+  idle(): Promise<void>;
+  /** Back to the state of a new server: no queued faults, hung requests released, default chat answer. */
+  reset(): void;
   /** What the model answers (the message content) when no fault is queued. */
   onChat(handler: ChatHandler): void;
   /** Releases requests held by a `hang` fault (they get a 500). */
@@ -79,11 +97,32 @@ function sendJson(
 
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const requests: RecordedRequest[] = [];
-  const faults: Record<'embeddings' | 'chat', Fault[]> = { embeddings: [], chat: [] };
+  const faults: Record<'embeddings' | 'chat', QueuedFault[]> = { embeddings: [], chat: [] };
   const hung: ServerResponse[] = [];
-  let chatHandler: ChatHandler = () => JSON.stringify({ events: [] });
+  const defaultChat: ChatHandler = () => JSON.stringify({ events: [] });
+  let chatHandler: ChatHandler = defaultChat;
+  /** Removes and returns the first fault this request may take. */
+  const takeFault = (kind: 'embeddings' | 'chat', raw: string): Fault | undefined => {
+    const index = faults[kind].findIndex((f) => f.match === undefined || raw.includes(f.match));
+    return index === -1 ? undefined : faults[kind].splice(index, 1)[0]?.fault;
+  };
+  let active = 0;
+  const idleWaiters: Array<() => void> = [];
+  const handlerDone = () => {
+    active--;
+    if (active === 0) for (const wake of idleWaiters.splice(0)) wake();
+  };
+  const releaseHung = () => {
+    for (const response of hung.splice(0)) sendJson(response, 500, { error: { message: 'released' } });
+  };
 
-  const server: Server = createServer(async (request, response) => {
+  const server: Server = createServer((request, response) => {
+    active++;
+    handle(request, response)
+      .catch(() => response.destroy())
+      .finally(handlerDone);
+  });
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const raw = await readBody(request);
     const path = (request.url ?? '').replace(/^\/v1/, '');
     const kind = path === '/embeddings' ? 'embeddings' : path === '/chat/completions' ? 'chat' : undefined;
@@ -102,40 +141,39 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     }
     requests.push({ path: kind, body, authorization: request.headers.authorization, at: Date.now() });
 
+    // A request takes at most one fault, when it arrives. A `delay` used to take the next queued
+    // fault when it ended, after its client had timed out and gone: a fault meant for a later
+    // request (possibly of a later test) was consumed by a dead one (FINDINGS.md, the 401 flake).
+    const fault = takeFault(kind, raw);
     let contentOverride: string | undefined;
-    for (let fault = faults[kind].shift(); fault !== undefined; fault = faults[kind].shift()) {
-      if (fault.kind === 'delay') {
-        await new Promise((r) => setTimeout(r, fault.ms));
-        continue;
-      }
-      if (fault.kind === 'hang') {
-        hung.push(response);
-        return;
-      }
-      if (fault.kind === 'status') {
-        sendJson(
-          response,
-          fault.status,
-          {
-            error: {
-              message: fault.message ?? `scripted ${fault.status}`,
-              type: 'scripted',
-              code: fault.code ?? null,
-            },
+    if (fault?.kind === 'delay') {
+      await new Promise((r) => setTimeout(r, fault.ms));
+      if (response.destroyed) return;
+    } else if (fault?.kind === 'hang') {
+      hung.push(response);
+      return;
+    } else if (fault?.kind === 'status') {
+      sendJson(
+        response,
+        fault.status,
+        {
+          error: {
+            message: fault.message ?? `scripted ${fault.status}`,
+            type: 'scripted',
+            code: fault.code ?? null,
           },
-          fault.headers,
-        );
-        return;
+        },
+        fault.headers,
+      );
+      return;
+    } else if (fault?.kind === 'invalid-body') {
+      if (!response.writableEnded) {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"this is": not json');
       }
-      if (fault.kind === 'invalid-body') {
-        if (!response.writableEnded) {
-          response.writeHead(200, { 'content-type': 'application/json' });
-          response.end('{"this is": not json');
-        }
-        return;
-      }
+      return;
+    } else if (fault?.kind === 'content') {
       contentOverride = fault.content;
-      break;
     }
 
     if (kind === 'embeddings') {
@@ -167,7 +205,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content } }],
       usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     });
-  });
+  };
 
   await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
   const { port } = server.address() as AddressInfo;
@@ -176,13 +214,25 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     count: (path) => requests.filter((r) => r.path === path).length,
-    queue: (path, ...more) => faults[path].push(...more),
+    queue: (path, ...more) => faults[path].push(...more.map((fault) => ({ fault }))),
+    queueFor: (path, match, ...more) => faults[path].push(...more.map((fault) => ({ fault, match }))),
+    pending: (path) => faults[path].map((f) => f.fault),
+    idle: () =>
+      active === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolveIdle) => {
+            idleWaiters.push(resolveIdle);
+          }),
+    reset: () => {
+      faults.embeddings.length = 0;
+      faults.chat.length = 0;
+      releaseHung();
+      chatHandler = defaultChat;
+    },
     onChat: (handler) => {
       chatHandler = handler;
     },
-    releaseHung: () => {
-      for (const response of hung.splice(0)) sendJson(response, 500, { error: { message: 'released' } });
-    },
+    releaseHung,
     close: async () => {
       for (const response of hung.splice(0)) response.destroy();
       server.closeAllConnections();

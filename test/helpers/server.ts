@@ -52,10 +52,36 @@ export async function startTestServer(
   env: Record<string, string> = {},
   shared?: { db?: TestDatabase; chroma?: TestChroma },
 ): Promise<TestServer> {
-  const [db, chroma] = await Promise.all([
+  // Whatever this call started is stopped again if a later step fails: a Chroma left running
+  // keeps the test file's process (and so the whole run) alive.
+  const [dbResult, chromaResult] = await Promise.allSettled([
     shared?.db ?? createTestDatabase(),
     shared?.chroma ?? startTestChroma(),
   ]);
+  const cleanUp = async () => {
+    if (!shared?.db && dbResult.status === 'fulfilled') await dbResult.value.drop().catch(() => {});
+    if (!shared?.chroma && chromaResult.status === 'fulfilled') await chromaResult.value.destroy();
+  };
+  if (dbResult.status === 'rejected' || chromaResult.status === 'rejected') {
+    await cleanUp();
+    throw dbResult.status === 'rejected' ? dbResult.reason : (chromaResult as PromiseRejectedResult).reason;
+  }
+  const db = dbResult.value;
+  const chroma = chromaResult.value;
+  try {
+    return await startOn(db, chroma, env, shared);
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+async function startOn(
+  db: TestDatabase,
+  chroma: TestChroma,
+  env: Record<string, string>,
+  shared: { db?: TestDatabase; chroma?: TestChroma } | undefined,
+): Promise<TestServer> {
   const config = loadConfig({
     EVENTS_DB_DSN: db.url,
     CHROMA_HOST: '127.0.0.1',
@@ -76,13 +102,19 @@ export async function startTestServer(
     return client;
   };
   // With OAuth alone there is no header to connect with: the test signs in and connects itself.
-  const client =
-    config.oauth !== undefined && config.mcp.authToken === undefined
-      ? new Client({ name: 'memory-tests', version: '1.0.0' })
-      : await connect(
-          '/mcp/',
-          config.mcp.authToken !== undefined ? { authorization: `Bearer ${config.mcp.authToken}` } : {},
-        );
+  let client: Client;
+  try {
+    client =
+      config.oauth !== undefined && config.mcp.authToken === undefined
+        ? new Client({ name: 'memory-tests', version: '1.0.0' })
+        : await connect(
+            '/mcp/',
+            config.mcp.authToken !== undefined ? { authorization: `Bearer ${config.mcp.authToken}` } : {},
+          );
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   return {
     url: server.url,
     db,
