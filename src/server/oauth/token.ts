@@ -113,10 +113,31 @@ async function authenticateClient(c: Context, form: URLSearchParams, sql: Sql): 
 }
 
 /** Every `resource` of a token request must name the grant's resource (RFC 8707 §2.2). */
-function resourceProblem(form: URLSearchParams, granted: string, urls: OAuthUrls): Response | undefined {
+/**
+ * What a code or refresh token must still be bound to when it is exchanged: the owner secret that
+ * approved it and this server's resource, and any `resource` the client names must be that one.
+ */
+function bindingProblem(
+  granted: { owner_fingerprint: string; resource: string },
+  what: 'authorization code' | 'refresh token',
+  form: URLSearchParams,
+  deps: TokenDeps,
+): Response | undefined {
+  const { urls } = deps;
+  if (granted.owner_fingerprint !== ownerFingerprint(deps.oauth.ownerSecret)) {
+    return oauthError(400, 'invalid_grant', `the owner secret changed since this ${what} was issued`);
+  }
+  if (granted.resource !== urls.resource) {
+    // Another server under another public URL on the same database issued it.
+    return oauthError(400, 'invalid_grant', `the ${what} was issued for ${granted.resource}`);
+  }
   for (const resource of form.getAll('resource')) {
-    if (canonicalResource(resource, urls) !== granted) {
-      return oauthError(400, 'invalid_target', `tokens here are only for ${granted}, not ${resource}`);
+    if (canonicalResource(resource, urls) !== granted.resource) {
+      return oauthError(
+        400,
+        'invalid_target',
+        `tokens here are only for ${granted.resource}, not ${resource}`,
+      );
     }
   }
   return undefined;
@@ -143,7 +164,7 @@ function newTokens(client: ClientRow, deps: TokenDeps) {
 }
 
 async function exchangeCode(form: URLSearchParams, client: ClientRow, deps: TokenDeps): Promise<Response> {
-  const { sql, urls } = deps;
+  const { sql } = deps;
   const code = param(form, 'code');
   const verifier = param(form, 'code_verifier');
   if (code === undefined) return oauthError(400, 'invalid_request', 'code is required');
@@ -179,13 +200,7 @@ async function exchangeCode(form: URLSearchParams, client: ClientRow, deps: Toke
       'PKCE verification failed: code_verifier does not match code_challenge',
     );
   }
-  if (granted.owner_fingerprint !== ownerFingerprint(deps.oauth.ownerSecret)) {
-    return oauthError(400, 'invalid_grant', 'the owner secret changed since this code was approved');
-  }
-  if (granted.resource !== urls.resource) {
-    return oauthError(400, 'invalid_grant', `the authorization code was issued for ${granted.resource}`);
-  }
-  const problem = resourceProblem(form, granted.resource, urls);
+  const problem = bindingProblem(granted, 'authorization code', form, deps);
   if (problem !== undefined) return problem;
 
   const grant: TokenGrant = {
@@ -201,7 +216,7 @@ async function exchangeCode(form: URLSearchParams, client: ClientRow, deps: Toke
 }
 
 async function refresh(form: URLSearchParams, client: ClientRow, deps: TokenDeps): Promise<Response> {
-  const { sql, urls } = deps;
+  const { sql } = deps;
   const presented = param(form, 'refresh_token');
   if (presented === undefined) return oauthError(400, 'invalid_request', 'refresh_token is required');
   const token = await findToken(sql, digest(presented), 'refresh');
@@ -220,14 +235,7 @@ async function refresh(form: URLSearchParams, client: ClientRow, deps: TokenDeps
     return oauthError(400, 'invalid_grant', 'the refresh token was revoked');
   }
   if (!token.live) return oauthError(400, 'invalid_grant', 'the refresh token expired');
-  if (token.owner_fingerprint !== ownerFingerprint(deps.oauth.ownerSecret)) {
-    return oauthError(400, 'invalid_grant', 'the owner secret changed since this client was approved');
-  }
-  if (token.resource !== urls.resource) {
-    // Another server under another public URL on the same database issued it.
-    return oauthError(400, 'invalid_grant', `the refresh token was issued for ${token.resource}`);
-  }
-  const problem = resourceProblem(form, token.resource, urls);
+  const problem = bindingProblem(token, 'refresh token', form, deps);
   if (problem !== undefined) return problem;
 
   const grant: TokenGrant = {
