@@ -14,6 +14,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
+  ['load.js', []], // 50 concurrent MCP clients, mixed tools, next to one client
 ];
 
 const quick = process.argv.includes('--quick');
