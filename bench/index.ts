@@ -10,9 +10,11 @@ const BENCHES: Array<[string, string[]]> = [
   ['serve.js', []], // retrieval quality, ingest latency, search latency at 10k artifacts
   ['extraction.js', []], // rules extractor on the extraction corpus
   ['queue.js', []], // queue throughput and pickup latency
+  ['queue-peers.js', []], // the queue next to graphile-worker and a raw SKIP LOCKED queue
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
+  ['load.js', []], // 50 concurrent MCP clients, mixed tools, next to one client
 ];
 
 const quick = process.argv.includes('--quick');

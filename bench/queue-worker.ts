@@ -5,8 +5,8 @@
  *
  * Configured like `memory work`, through the environment, but only these variables are read
  * (a developer's `.env` or OPENAI_* settings must not change the figures): EVENTS_DB_DSN,
- * WORKER_ID, POLL_INTERVAL_MS, JOB_LEASE_SECONDS, LOG_LEVEL; plus BENCH_LISTEN=0 to run without
- * LISTEN (polling only).
+ * WORKER_ID, POLL_INTERVAL_MS, JOB_LEASE_SECONDS, WORKER_CONCURRENCY, LOG_LEVEL; plus BENCH_LISTEN=0
+ * to run without LISTEN (polling only).
  *
  * Stops on SIGTERM/SIGINT, and also when its stdin closes: the parent holds the other end, so a
  * benchmark that crashes or is interrupted never leaves workers behind.
@@ -25,19 +25,21 @@ async function main(): Promise<void> {
     WORKER_ID: process.env.WORKER_ID,
     POLL_INTERVAL_MS: process.env.POLL_INTERVAL_MS,
     JOB_LEASE_SECONDS: process.env.JOB_LEASE_SECONDS,
+    WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
   });
   configureLogging(config.logLevel);
   // Imported after the level is set, as the CLI does: a tagged logger (`log.withTag('worker')`,
   // created when its module loads) copies the level of that moment and does not follow later
   // changes. Imported before, LOG_LEVEL=WARN would still write an INFO line per job.
-  const { startWorker } = await import('../src/worker/worker.js');
+  const { startWorker, workerPoolSize } = await import('../src/worker/worker.js');
   if (config.databaseUrl === undefined)
     throw new Error('EVENTS_DB_DSN is not set: expected a postgres:// URL');
-  // The pool of `memory work` (3 connections; LISTEN takes one more of its own), with its session
-  // settings; BENCH_DURABLE=1 keeps commits waiting for their WAL flush, to show what that costs.
+  // The pool of `memory work` (one connection per job in flight and one more; LISTEN takes one of
+  // its own), with its session settings; BENCH_DURABLE=1 keeps commits waiting for their WAL
+  // flush, to show what that costs.
   const sql = connect(config.databaseUrl, {
-    max: 3,
+    max: workerPoolSize(config.worker.concurrency),
     applicationName: `bench-worker ${config.worker.id}`,
     settings:
       process.env.BENCH_DURABLE === '1' ? { ...WORKER_SESSION, synchronous_commit: 'on' } : WORKER_SESSION,

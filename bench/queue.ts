@@ -214,7 +214,12 @@ async function startWorkers(
  * N short unchunked revisions with their text, the rows `artifact_ingest` writes for a note
  * (ids in the formats the schema checks; `source_system` tells the seeded ones apart).
  */
-async function seedRevisions(sql: Sql, count: number, sourceSystem: string, firstId = 1): Promise<void> {
+export async function seedRevisions(
+  sql: Sql,
+  count: number,
+  sourceSystem: string,
+  firstId = 1,
+): Promise<void> {
   await sql`
     insert into artifact_revision (artifact_uid, revision_id, artifact_id, artifact_type, source_system,
                                    source_id, content_hash, token_count, is_chunked, chunk_count)

@@ -53,6 +53,7 @@ export const CONFIG_VARIABLES = [
   'POLL_INTERVAL_MS',
   'EVENT_MAX_ATTEMPTS',
   'JOB_LEASE_SECONDS',
+  'WORKER_CONCURRENCY',
   'SINGLE_PIECE_MAX_TOKENS',
   'CHUNK_TARGET_TOKENS',
   'CHUNK_OVERLAP_TOKENS',
@@ -97,6 +98,8 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly maxAttempts: number;
     readonly leaseSeconds: number;
+    /** Jobs in flight at once per worker process (WORKER_CONCURRENCY). */
+    readonly concurrency: number;
   };
   readonly chunking: {
     readonly singlePieceMaxTokens: number;
@@ -297,6 +300,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       pollIntervalMs: integer(env, 'POLL_INTERVAL_MS', 1000, 10, 3_600_000),
       maxAttempts: integer(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
       leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 600, 1, 86_400),
+      concurrency: integer(env, 'WORKER_CONCURRENCY', DEFAULT_WORKER_CONCURRENCY, 1, 64),
     },
     chunking: {
       singlePieceMaxTokens: integer(env, 'SINGLE_PIECE_MAX_TOKENS', 1200, 16, 100_000),
@@ -309,6 +313,11 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
   return deepFreeze(config);
 }
 
+/**
+ * Jobs in flight per worker process: an extraction mostly waits on the model, so a few at once
+ * keep one process busy; the queue itself gains little past the machine's cores.
+ */
+export const DEFAULT_WORKER_CONCURRENCY = 4;
 const OWNER_SECRET_MIN_LENGTH = 16;
 const LOOPBACK_HOSTNAME = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 

@@ -25,6 +25,8 @@ describe('configuration', () => {
     assert.equal(config.worker.pollIntervalMs, 1000);
     assert.equal(config.worker.maxAttempts, 5);
     assert.equal(config.worker.leaseSeconds, 600);
+    assert.equal(config.worker.concurrency, 4);
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: '16' }).worker.concurrency, 16);
     assert.match(config.worker.id, /-\d+$/);
     assert.deepEqual(config.chunking, { singlePieceMaxTokens: 1200, targetTokens: 900, overlapTokens: 100 });
     assert.equal(config.rrfConstant, 60);
@@ -58,6 +60,9 @@ describe('configuration', () => {
     [{ EVENT_EXTRACTOR: 'llm' }, 'EVENT_EXTRACTOR', /OPENAI_API_KEY/],
     [{ MCP_ALLOWED_ORIGINS: 'example.com' }, 'MCP_ALLOWED_ORIGINS', /origins/],
     [{ CHROMA_HOST: 'bad host/' }, 'CHROMA_HOST', /host name/],
+    [{ WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY', /integer from 1 to 64/],
+    [{ WORKER_CONCURRENCY: '65' }, 'WORKER_CONCURRENCY', /integer from 1 to 64/],
+    [{ WORKER_CONCURRENCY: '2.5' }, 'WORKER_CONCURRENCY', /integer from 1 to 64/],
   ];
   for (const [env, variable, expected] of invalid) {
     test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {

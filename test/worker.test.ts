@@ -483,6 +483,69 @@ describe('memory work: jobs, events and evidence', () => {
     assert.match(worker.output(), /Released the job in hand/);
   });
 
+  test('WORKER_CONCURRENCY=3: three jobs in flight in one process, each lease kept; SIGTERM releases all three', async () => {
+    const topics = ['move the standup', 'drop the legacy API', 'hire a designer'];
+    const jobIds: string[] = [];
+    for (const [i, topic] of topics.entries()) {
+      fake.queueFor('chat', topic, { kind: 'hang' });
+      const ingest = await t.call('artifact_ingest', note(`concurrent-${i}`, `We decided to ${topic}.`));
+      jobIds.push(String(ingest.data.job_id));
+    }
+    const worker = await start('w-concurrent', { WORKER_CONCURRENCY: '3', OPENAI_TIMEOUT: '60' }, [
+      '--grace-ms',
+      '300',
+    ]);
+    // All three are claimed by this one process and their model calls are open at the same time.
+    const claimedRows = await eventually(
+      async () => {
+        const rows = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = any(${jobIds})`;
+        return rows.every((row) => row.status === 'PROCESSING' && row.locked_by === 'w-concurrent')
+          ? rows
+          : undefined;
+      },
+      SLOW_MS,
+      'three jobs PROCESSING by one worker',
+    );
+    await eventually(
+      async () =>
+        topics.every((topic) =>
+          fake.requests.some((r) => r.path === 'chat' && JSON.stringify(r.body).includes(topic)),
+        )
+          ? true
+          : undefined,
+      SLOW_MS,
+      'three model calls in flight',
+    );
+    // The heartbeat extends the lease of every job in hand (JOB_LEASE_SECONDS=3: a beat a second).
+    const claimedAt = new Map(claimedRows.map((row) => [row.job_id, row.locked_at!.getTime()]));
+    await eventually(
+      async () => {
+        const rows = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = any(${jobIds})`;
+        return rows.every(
+          (row) => row.status === 'PROCESSING' && row.locked_at!.getTime() > claimedAt.get(row.job_id)!,
+        )
+          ? true
+          : undefined;
+      },
+      SLOW_MS,
+      'every lease extended',
+    );
+    worker.child.kill('SIGTERM');
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
+    assert.equal(exit.code, 0, worker.output());
+    fake.releaseHung();
+    for (const jobId of jobIds) {
+      const row = await job(jobId);
+      assert.equal(row.status, 'PENDING', jobId);
+      assert.equal(row.attempts, 0, 'the released attempt is not counted');
+      assert.equal(row.locked_by, null);
+    }
+    assert.equal(worker.output().match(/Released the job in hand/g)?.length, 3, worker.output());
+    const [events] = await t.db
+      .sql`select count(*)::int as n from semantic_event e where e.extraction_run_id = any(${jobIds})`;
+    assert.equal(events?.n, 0, 'nothing written for a released job');
+  });
+
   test('memory check --service worker sees a live worker', async () => {
     const { runCli } = await import('./helpers/cli.js');
     await start('w-check');

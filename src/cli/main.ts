@@ -104,7 +104,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--grace-ms <n>',
-      'on SIGTERM, how long the job in hand may take before it is released',
+      'on SIGTERM, how long the jobs in hand may take before they are released',
       positiveInt,
       25_000,
     )

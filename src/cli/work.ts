@@ -4,7 +4,7 @@ import { createExtractor } from '../domain/extraction/extractors.js';
 import { taggedLogger } from '../log.js';
 import { connect, WORKER_SESSION } from '../store/connect.js';
 import { migrate } from '../store/migrate.js';
-import { startWorker } from '../worker/worker.js';
+import { startWorker, workerPoolSize } from '../worker/worker.js';
 import { stopOnSignals } from './signals.js';
 
 const logger = taggedLogger('worker');
@@ -17,7 +17,7 @@ export async function runWorkCommand(config: Config, options: { graceMs: number 
     process.exit(2);
   }
   const sql = connect(config.databaseUrl, {
-    max: 3,
+    max: workerPoolSize(config.worker.concurrency),
     applicationName: `memory-worker ${config.worker.id}`,
     settings: WORKER_SESSION,
   });

@@ -55,6 +55,31 @@ export function chromaError(error: unknown, action: string, url: string): AppErr
   });
 }
 
+/**
+ * A read of a collection racing Chroma's first writes of its vector segment to disk can fail with
+ * "Error creating hnsw segment reader: Nothing found on disk" (the collection is fresh, its
+ * segment not yet persisted; seen under concurrent ingest and search). The same read a moment
+ * later succeeds, so reads retry that error, and only that one, a few times with growing pauses
+ * (at most about 1.6 s in all); any other error, or the last attempt's, is thrown as it is.
+ */
+const FRESH_SEGMENT = /Nothing found on disk/;
+export const FRESH_SEGMENT_RETRY_DELAYS_MS: readonly number[] = [25, 50, 100, 200, 400, 800];
+
+export async function retryFreshSegment<T>(
+  read: () => Promise<T>,
+  delaysMs: readonly number[] = FRESH_SEGMENT_RETRY_DELAYS_MS,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      const delay = delaysMs[attempt];
+      if (delay === undefined || !(error instanceof Error) || !FRESH_SEGMENT.test(error.message)) throw error;
+      await new Promise((resolveDelay) => setTimeout(resolveDelay, delay));
+    }
+  }
+}
+
 export function createChromaIndex(options: { url: string; space: EmbeddingSpace }): VectorIndex {
   const parsed = new URL(options.url);
   const client = new ChromaClient({
@@ -151,12 +176,14 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
         const include: Array<'documents' | 'metadatas' | 'embeddings'> = ['metadatas'];
         if (query.includeDocuments !== false) include.push('documents');
         if (query.includeEmbeddings) include.push('embeddings');
-        const result = await target.get({
-          ...(query.ids ? { ids: query.ids } : {}),
-          ...where(query.filter),
-          ...(query.limit !== undefined ? { limit: query.limit } : {}),
-          include,
-        });
+        const result = await retryFreshSegment(() =>
+          target.get({
+            ...(query.ids ? { ids: query.ids } : {}),
+            ...where(query.filter),
+            ...(query.limit !== undefined ? { limit: query.limit } : {}),
+            include,
+          }),
+        );
         return result.ids.map((id, i) => ({
           id,
           document: result.documents[i] ?? undefined,
@@ -170,12 +197,14 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
     async query(name, embedding, query) {
       try {
         const target = await collection(name);
-        const result = await target.query({
-          queryEmbeddings: [embedding],
-          nResults: query.limit,
-          ...where(query.filter),
-          include: ['documents', 'metadatas', 'distances'],
-        });
+        const result = await retryFreshSegment(() =>
+          target.query({
+            queryEmbeddings: [embedding],
+            nResults: query.limit,
+            ...where(query.filter),
+            include: ['documents', 'metadatas', 'distances'],
+          }),
+        );
         const ids = result.ids[0] ?? [];
         return ids.map((id, i) => ({
           id,
@@ -202,12 +231,14 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
     async listIds(name, query = {}) {
       try {
         const target = await collection(name);
-        const result = await target.get({
-          ...where(query.filter),
-          ...(query.limit !== undefined ? { limit: query.limit } : {}),
-          ...(query.offset !== undefined ? { offset: query.offset } : {}),
-          include: [],
-        });
+        const result = await retryFreshSegment(() =>
+          target.get({
+            ...where(query.filter),
+            ...(query.limit !== undefined ? { limit: query.limit } : {}),
+            ...(query.offset !== undefined ? { offset: query.offset } : {}),
+            include: [],
+          }),
+        );
         return result.ids;
       } catch (error) {
         throw chromaError(error, `list the ids of "${name}"`, options.url);
@@ -215,7 +246,8 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
     },
     async count(name) {
       try {
-        return await (await collection(name)).count();
+        const target = await collection(name);
+        return await retryFreshSegment(() => target.count());
       } catch (error) {
         throw chromaError(error, `count "${name}"`, options.url);
       }

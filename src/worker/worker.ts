@@ -1,11 +1,12 @@
 /**
- * The extraction worker (docs/architecture.md): claim a job, extract, anchor, write, repeat.
+ * The extraction worker (docs/architecture.md): claim a job, extract, anchor, write, repeat, with
+ * up to WORKER_CONCURRENCY jobs in flight per process (one slot each: claim, run, claim again).
  *
- * Shutdown is a small state machine: `running` → `stopping` (no new claims; the job in hand gets
- * `graceMs` to finish, else it is released untouched) → `stopped` (heartbeat row removed).
- * Wake-ups: a NOTIFY from `artifact_ingest` (or an in-process call in embedded mode) ends the idle
- * wait at once; the poll every POLL_INTERVAL_MS stays the truth, covering retries that become due,
- * expired leases and notifications lost while a connection was down.
+ * Shutdown is a small state machine: `running` → `stopping` (no new claims; the jobs in hand get
+ * `graceMs` to finish, else each is released untouched) → `stopped` (heartbeat row removed).
+ * Wake-ups: a NOTIFY from `artifact_ingest` (or an in-process call in embedded mode) ends an idle
+ * slot's wait at once; the poll every POLL_INTERVAL_MS stays the truth, covering retries that
+ * become due, expired leases and notifications lost while a connection was down.
  */
 import { hostname } from 'node:os';
 import type { Config } from '../config.js';
@@ -54,7 +55,7 @@ export interface Worker {
   readonly id: string;
   /** Ends the idle wait now (a job was queued in this process). */
   wake(): void;
-  /** Stops claiming, lets the job in hand finish within `graceMs` or releases it. */
+  /** Stops claiming, lets the jobs in hand finish within `graceMs` and releases those that did not. */
   stop(graceMs?: number): Promise<void>;
   readonly stats: { done: number; failed: number };
 }
@@ -102,40 +103,86 @@ export function extractionInput(claim: ClaimedJob): ExtractionInput {
   };
 }
 
+/**
+ * Connections a worker's pool needs: one per job in flight (each claims and completes on its
+ * own), and one for the heartbeat and the sweep of abandoned jobs. LISTEN opens its own.
+ */
+export function workerPoolSize(concurrency: number): number {
+  return concurrency + 1;
+}
+
+interface InHand {
+  job: JobRow;
+  promise: Promise<void>;
+}
+
 export function startWorker(options: WorkerOptions): Worker {
   const { config, sql, extractor } = options;
   const id = config.worker.id;
   const leaseSeconds = config.worker.leaseSeconds;
+  const concurrency = config.worker.concurrency;
   const heartbeatMs = Math.min(5000, Math.max(200, (leaseSeconds * 1000) / 3));
   const stats = { done: 0, failed: 0 };
 
   let state: 'running' | 'stopping' | 'stopped' = 'running';
-  let current: { job: JobRow; promise: Promise<void> } | undefined;
-  let wakeIdle: (() => void) | undefined;
+  /** Every job in hand, one per busy slot; each has its lease extended on every beat. */
+  const inHand = new Set<InHand>();
+  /** Claims in flight (with the release of a job claimed after stopping began). */
+  const claiming = new Set<Promise<ClaimedJob | undefined>>();
   let unlisten: (() => Promise<void>) | undefined;
 
-  const wake = () => wakeIdle?.();
-  const idle = (ms: number) =>
+  // Idle slots wait here. A wake-up (a NOTIFY, an in-process call, or a slot that has just found
+  // a job) ends one wait: that slot claims, and when it finds a job it wakes the next one, so a
+  // burst fans out to every free slot while one notification for one job costs one claim. A
+  // wake-up with no slot waiting is kept for the next slot that would wait. One idle slot at a
+  // time, the poller, also ends its wait after POLL_INTERVAL_MS.
+  const waiters: Array<() => void> = [];
+  let wakePending = false;
+  let pollerWaiting = false;
+  const wakeOne = () => {
+    const waiter = waiters.shift();
+    if (waiter === undefined) wakePending = true;
+    else waiter();
+  };
+  const wakeAll = () => {
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  const idle = () =>
     new Promise<void>((resolveIdle) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wakeIdle = undefined;
+      if (wakePending) {
+        wakePending = false;
         resolveIdle();
+        return;
       }
-      wakeIdle = done;
+      const polls = !pollerWaiting;
+      if (polls) pollerWaiting = true;
+      let settled = false;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        const at = waiters.indexOf(done);
+        if (at >= 0) waiters.splice(at, 1);
+        if (polls) pollerWaiting = false;
+        resolveIdle();
+      };
+      const timer = polls ? setTimeout(done, config.worker.pollIntervalMs) : undefined;
+      waiters.push(done);
     });
 
   const beat = async () => {
     try {
       await recordHeartbeat(sql, { id, hostname: hostname(), pid: process.pid, ...stats });
-      const inHand = current;
-      // The job may finish while the lease is extended: only a job still in hand was lost.
-      if (inHand !== undefined && !(await extendLease(sql, inHand.job, id)) && current === inHand) {
-        logger.warn('Lost the claim on a job in hand; its result will be discarded', {
-          job_id: inHand.job.job_id,
-        });
-      }
+      await Promise.all(
+        [...inHand].map(async (entry) => {
+          // The job may finish while the lease is extended: only a job still in hand was lost.
+          if (!(await extendLease(sql, entry.job, id)) && inHand.has(entry)) {
+            logger.warn('Lost the claim on a job in hand; its result will be discarded', {
+              job_id: entry.job.job_id,
+            });
+          }
+        }),
+      );
     } catch (error) {
       logger.warn('Heartbeat failed', { error: describeError(error) });
     }
@@ -223,37 +270,64 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   }
 
-  async function loop(): Promise<void> {
-    let lastSweep = 0;
+  const release = async (job: JobRow) => {
+    const released = await releaseJob(sql, job, id).catch(() => false);
+    logger.warn(released ? 'Released the job in hand' : 'Could not release the job in hand', {
+      job_id: job.job_id,
+    });
+  };
+
+  let lastSweep = 0;
+  /** Claims the next job; a job claimed after stopping began is given back at once, untouched. */
+  async function claimNext(): Promise<ClaimedJob | undefined> {
+    // One slot at a time sweeps: the check and the stamp happen before any await.
+    if (Date.now() - lastSweep > heartbeatMs) {
+      lastSweep = Date.now();
+      const abandoned = await failAbandonedJobs(sql, leaseSeconds);
+      if (abandoned > 0) logger.warn(`Marked ${abandoned} abandoned job(s) FAILED after their last attempt`);
+    }
+    logger.debug('Polling for jobs...');
+    const claim = await claimJob(sql, id, leaseSeconds);
+    if (claim !== undefined && state !== 'running') {
+      await release(claim.job);
+      return undefined;
+    }
+    return claim;
+  }
+
+  /** One slot: claims a job, runs it to the end, and claims again; idle while the queue is empty. */
+  async function slot(): Promise<void> {
     while (state === 'running') {
       let claim: ClaimedJob | undefined;
+      const attempt = claimNext();
+      claiming.add(attempt);
       try {
-        if (Date.now() - lastSweep > heartbeatMs) {
-          lastSweep = Date.now();
-          const abandoned = await failAbandonedJobs(sql, leaseSeconds);
-          if (abandoned > 0)
-            logger.warn(`Marked ${abandoned} abandoned job(s) FAILED after their last attempt`);
-        }
-        logger.debug('Polling for jobs...');
-        claim = await claimJob(sql, id, leaseSeconds);
+        claim = await attempt;
       } catch (error) {
         logger.warn('Could not claim a job', { error: describeError(error) });
+      } finally {
+        claiming.delete(attempt);
       }
       if (claim !== undefined) {
-        const promise = runJob(claim);
-        current = { job: claim.job, promise };
-        await promise;
-        current = undefined;
+        // There may be more: another idle slot looks as well.
+        wakeOne();
+        const entry: InHand = { job: claim.job, promise: runJob(claim) };
+        inHand.add(entry);
+        try {
+          await entry.promise;
+        } finally {
+          inHand.delete(entry);
+        }
         continue;
       }
-      if (state === 'running') await idle(config.worker.pollIntervalMs);
+      if (state === 'running') await idle();
     }
   }
 
   const running = (async () => {
     if (options.listen) {
       try {
-        const subscription = await sql.listen(JOB_CHANNEL, wake, wake);
+        const subscription = await sql.listen(JOB_CHANNEL, wakeOne, wakeOne);
         unlisten = subscription.unlisten;
       } catch (error) {
         logger.warn('LISTEN failed; relying on polling', { error: describeError(error) });
@@ -263,38 +337,40 @@ export function startWorker(options: WorkerOptions): Worker {
     logger.info('Worker started', {
       worker_id: id,
       extractor: extractor.name,
+      concurrency,
       poll_interval_ms: config.worker.pollIntervalMs,
     });
-    await loop();
+    await Promise.all(Array.from({ length: concurrency }, () => slot()));
   })();
 
   return {
     id,
-    wake,
+    wake: wakeOne,
     stats,
     async stop(graceMs = 25_000) {
       if (state !== 'running') return;
       state = 'stopping';
-      wake();
-      const inHand = current;
-      let abandoned = false;
-      if (inHand !== undefined) {
-        const finished = await Promise.race([
-          inHand.promise.then(() => true),
-          new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref()),
-        ]);
-        if (!finished) {
-          state = 'stopped';
-          abandoned = true;
-          const released = await releaseJob(sql, inHand.job, id).catch(() => false);
-          logger.warn(released ? 'Released the job in hand' : 'Could not release the job in hand', {
-            job_id: inHand.job.job_id,
-          });
-        }
+      wakeAll();
+      let graceTimer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        running.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<boolean>((resolveGrace) => {
+          graceTimer = setTimeout(() => resolveGrace(false), graceMs);
+          graceTimer.unref();
+        }),
+      ]);
+      clearTimeout(graceTimer);
+      if (!finished) {
+        // Jobs still in hand are given back untouched; their late results cannot be written (the
+        // claim guard fails), so their slots, which may still wait on the extractor, are not
+        // awaited. Claims in flight release what they get.
+        state = 'stopped';
+        await Promise.all([...inHand].map((entry) => release(entry.job)));
+        await Promise.allSettled([...claiming]);
       }
-      // An abandoned job may still be waiting on its extractor: its late result cannot be written
-      // (the claim guard fails), so the loop is not awaited then.
-      if (!abandoned) await running.catch(() => {});
       state = 'stopped';
       clearInterval(heartbeatTimer);
       await beating;
