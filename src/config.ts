@@ -296,7 +296,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       id: text(env, 'WORKER_ID', `${hostname()}-${process.pid}`),
       pollIntervalMs: integer(env, 'POLL_INTERVAL_MS', 1000, 10, 3_600_000),
       maxAttempts: integer(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
-      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 600, 1, 86_400),
+      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 30, 1, 86_400),
     },
     chunking: {
       singlePieceMaxTokens: integer(env, 'SINGLE_PIECE_MAX_TOKENS', 1200, 16, 100_000),
