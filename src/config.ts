@@ -53,6 +53,7 @@ export const CONFIG_VARIABLES = [
   'POLL_INTERVAL_MS',
   'EVENT_MAX_ATTEMPTS',
   'JOB_LEASE_SECONDS',
+  'STARTUP_TIMEOUT_SECONDS',
   'SINGLE_PIECE_MAX_TOKENS',
   'CHUNK_TARGET_TOKENS',
   'CHUNK_OVERLAP_TOKENS',
@@ -105,6 +106,8 @@ export interface Config {
   };
   readonly rrfConstant: number;
   readonly dataDir: string;
+  /** How long `memory serve` and `memory work` wait for Postgres and the vector index at start. */
+  readonly startupTimeoutSeconds: number;
 }
 
 export interface OAuthConfig {
@@ -305,6 +308,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     },
     rrfConstant: integer(env, 'RRF_CONSTANT', 60, 1, 10_000),
     dataDir: resolve(text(env, 'MEMORY_DATA_DIR', './.memory')),
+    startupTimeoutSeconds: integer(env, 'STARTUP_TIMEOUT_SECONDS', 300, 0, 86_400),
   };
   return deepFreeze(config);
 }
