@@ -45,6 +45,9 @@ export const CONFIG_VARIABLES = [
   'MCP_HOST',
   'MCP_AUTH_TOKEN',
   'MCP_ALLOWED_ORIGINS',
+  'MCP_ALLOWED_HOSTS',
+  'MCP_REQUIRE_AUTH',
+  'METRICS_TOKEN',
   'MCP_PUBLIC_URL',
   'MCP_OWNER_SECRET',
   'MCP_ACCESS_TOKEN_TTL',
@@ -87,6 +90,15 @@ export interface Config {
     readonly host: string;
     readonly authToken: string | undefined;
     readonly allowedOrigins: readonly string[];
+    /**
+     * Host header values accepted beyond the loopback names and IP literals (MCP_ALLOWED_HOSTS,
+     * plus MCP_PUBLIC_URL's host): lower-case names, `name` for any port or `name:port`.
+     */
+    readonly allowedHosts: readonly string[];
+    /** MCP_REQUIRE_AUTH: refuse to serve beyond loopback without MCP_AUTH_TOKEN or OAuth. */
+    readonly requireAuth: boolean;
+    /** A token for /metrics and the detailed /health besides MCP_AUTH_TOKEN (METRICS_TOKEN). */
+    readonly metricsToken: string | undefined;
     /** The origin clients reach this server at (MCP_PUBLIC_URL), without a trailing slash. */
     readonly publicUrl: string | undefined;
   };
@@ -246,6 +258,30 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     }
   }
 
+  const allowedHosts = (text(env, 'MCP_ALLOWED_HOSTS') ?? '')
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter((host) => host !== '');
+  for (const host of allowedHosts) {
+    if (
+      !/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.?(?::\d{1,5})?$/.test(host)
+    ) {
+      fail(
+        'MCP_ALLOWED_HOSTS',
+        host,
+        'a comma-separated list of host names, each optionally with :port, such as memory.example.com,mcp-server:3000',
+      );
+    }
+  }
+  const requireAuth = oneOf(env, 'MCP_REQUIRE_AUTH', ['true', 'false'], 'false') === 'true';
+  const metricsToken = text(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError(
+      'METRICS_TOKEN',
+      `METRICS_TOKEN=*** is invalid: expected at least 16 characters (it has ${metricsToken.length}); e.g. openssl rand -hex 24`,
+    );
+  }
+
   const publicUrl = publicOrigin(env);
   const ownerSecret = text(env, 'MCP_OWNER_SECRET');
   if (ownerSecret !== undefined && ownerSecret.length < OWNER_SECRET_MIN_LENGTH) {
@@ -288,6 +324,11 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       host: text(env, 'MCP_HOST', '127.0.0.1'),
       authToken: text(env, 'MCP_AUTH_TOKEN'),
       allowedOrigins: Object.freeze(origins),
+      allowedHosts: Object.freeze(
+        publicUrl === undefined ? allowedHosts : [...allowedHosts, new URL(publicUrl).host.toLowerCase()],
+      ),
+      requireAuth,
+      metricsToken,
       publicUrl,
     },
     oauth:

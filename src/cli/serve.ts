@@ -3,12 +3,13 @@
  * whose `stop()` closes the listener, then the pools.
  */
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.js';
+import { type Config, ConfigError } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
 import { taggedLogger } from '../log.js';
+import { exposureWarning } from '../server/exposure.js';
 import { type HttpListener, openHttpListener, startHttpServer, startingAnswers } from '../server/listen.js';
 import { announceAuthModes } from '../server/oauth/bearer.js';
 import { serveStdio } from '../server/stdio.js';
@@ -36,6 +37,10 @@ export interface ServeOptions {
 }
 
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<RunningServer> {
+  const exposed = options.stdio ? undefined : exposureWarning(config);
+  if (exposed !== undefined && config.mcp.requireAuth) {
+    throw new ConfigError('MCP_REQUIRE_AUTH', `MCP_REQUIRE_AUTH=true: refusing to start. ${exposed}`);
+  }
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step().catch(() => {});
@@ -61,7 +66,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     if (!options.stdio) {
       const bound = await openHttpListener(
         config,
-        startingAnswers(() => startup.status()),
+        startingAnswers(config, () => startup.status()),
       );
       listener = bound;
       cleanups.push(() => (listener === bound ? bound.close() : Promise.resolve()));

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
 import { healthReport, queueStats, workerStaleAfterMs } from '../health.js';
 import type { StartupStatus } from '../startup.js';
+import { healthDetailsAllowed } from './exposure.js';
 import { createApp } from './http.js';
 import { createMetrics } from './metrics.js';
 import { TOOLS } from './tools/index.js';
@@ -51,29 +52,33 @@ export async function openHttpListener(config: Config, fetch: Fetch): Promise<Ht
  * The answers while the server waits for its services: /health is 503 with status "waiting"
  * (what for, since when, until when), everything else 503 with Retry-After.
  */
-export function startingAnswers(status: () => StartupStatus): Fetch {
+export function startingAnswers(config: Config, status: () => StartupStatus): Fetch {
   return (request) => {
     const now = status();
     const path = new URL(request.url).pathname;
     if (path === '/health') {
-      return Response.json(
+      const detailed = healthDetailsAllowed(
         {
-          status: 'waiting',
-          waiting_for: now.waitingFor ?? 'start-up',
-          attempts: now.attempts,
-          waited_seconds: now.waitedSeconds,
-          gives_up_in_seconds: now.givesUpInSeconds,
+          authorization: request.headers.get('authorization') ?? undefined,
+          host: request.headers.get('host') ?? undefined,
         },
-        { status: 503, headers: { 'retry-after': '5' } },
+        config,
       );
+      const details = {
+        waiting_for: now.waitingFor ?? 'start-up',
+        attempts: now.attempts,
+        waited_seconds: now.waitedSeconds,
+        gives_up_in_seconds: now.givesUpInSeconds,
+      };
+      return Response.json(detailed ? { status: 'waiting', ...details } : { status: 'waiting' }, {
+        status: 503,
+        headers: { 'retry-after': '5' },
+      });
     }
     return Response.json(
       {
         jsonrpc: '2.0',
-        error: {
-          code: -32000,
-          message: `memory is starting (waiting for ${now.waitingFor ?? 'its services'}); retry shortly`,
-        },
+        error: { code: -32000, message: 'memory is starting (waiting for its services); retry shortly' },
         id: null,
       },
       { status: 503, headers: { 'retry-after': '5' } },
