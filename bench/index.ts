@@ -13,6 +13,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
+  ['chaos.js', []], // 10k ingests and jobs through kill -9, terminated connections, Chroma outages
 ];
 
 const quick = process.argv.includes('--quick');
