@@ -45,6 +45,9 @@ export const CONFIG_VARIABLES = [
   'MCP_HOST',
   'MCP_AUTH_TOKEN',
   'MCP_ALLOWED_ORIGINS',
+  'MCP_ALLOWED_HOSTS',
+  'MCP_REQUIRE_AUTH',
+  'METRICS_TOKEN',
   'MCP_PUBLIC_URL',
   'MCP_OWNER_SECRET',
   'MCP_ACCESS_TOKEN_TTL',
@@ -54,6 +57,7 @@ export const CONFIG_VARIABLES = [
   'EVENT_MAX_ATTEMPTS',
   'JOB_LEASE_SECONDS',
   'WORKER_CONCURRENCY',
+  'STARTUP_TIMEOUT_SECONDS',
   'SINGLE_PIECE_MAX_TOKENS',
   'CHUNK_TARGET_TOKENS',
   'CHUNK_OVERLAP_TOKENS',
@@ -87,6 +91,15 @@ export interface Config {
     readonly host: string;
     readonly authToken: string | undefined;
     readonly allowedOrigins: readonly string[];
+    /**
+     * Host header values accepted beyond the loopback names and IP literals (MCP_ALLOWED_HOSTS,
+     * plus MCP_PUBLIC_URL's host): lower-case names, `name` for any port or `name:port`.
+     */
+    readonly allowedHosts: readonly string[];
+    /** MCP_REQUIRE_AUTH: refuse to serve beyond loopback without MCP_AUTH_TOKEN or OAuth. */
+    readonly requireAuth: boolean;
+    /** A token for /metrics and the detailed /health besides MCP_AUTH_TOKEN (METRICS_TOKEN). */
+    readonly metricsToken: string | undefined;
     /** The origin clients reach this server at (MCP_PUBLIC_URL), without a trailing slash. */
     readonly publicUrl: string | undefined;
   };
@@ -108,6 +121,8 @@ export interface Config {
   };
   readonly rrfConstant: number;
   readonly dataDir: string;
+  /** How long `memory serve` and `memory work` wait for Postgres and the vector index at start. */
+  readonly startupTimeoutSeconds: number;
 }
 
 export interface OAuthConfig {
@@ -246,6 +261,30 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     }
   }
 
+  const allowedHosts = (text(env, 'MCP_ALLOWED_HOSTS') ?? '')
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter((host) => host !== '');
+  for (const host of allowedHosts) {
+    if (
+      !/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.?(?::\d{1,5})?$/.test(host)
+    ) {
+      fail(
+        'MCP_ALLOWED_HOSTS',
+        host,
+        'a comma-separated list of host names, each optionally with :port, such as memory.example.com,mcp-server:3000',
+      );
+    }
+  }
+  const requireAuth = oneOf(env, 'MCP_REQUIRE_AUTH', ['true', 'false'], 'false') === 'true';
+  const metricsToken = text(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError(
+      'METRICS_TOKEN',
+      `METRICS_TOKEN=*** is invalid: expected at least 16 characters (it has ${metricsToken.length}); e.g. openssl rand -hex 24`,
+    );
+  }
+
   const publicUrl = publicOrigin(env);
   const ownerSecret = text(env, 'MCP_OWNER_SECRET');
   if (ownerSecret !== undefined && ownerSecret.length < OWNER_SECRET_MIN_LENGTH) {
@@ -288,6 +327,11 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       host: text(env, 'MCP_HOST', '127.0.0.1'),
       authToken: text(env, 'MCP_AUTH_TOKEN'),
       allowedOrigins: Object.freeze(origins),
+      allowedHosts: Object.freeze(
+        publicUrl === undefined ? allowedHosts : [...allowedHosts, new URL(publicUrl).host.toLowerCase()],
+      ),
+      requireAuth,
+      metricsToken,
       publicUrl,
     },
     oauth:
@@ -299,7 +343,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       id: text(env, 'WORKER_ID', `${hostname()}-${process.pid}`),
       pollIntervalMs: integer(env, 'POLL_INTERVAL_MS', 1000, 10, 3_600_000),
       maxAttempts: integer(env, 'EVENT_MAX_ATTEMPTS', 5, 1, 100),
-      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 600, 1, 86_400),
+      leaseSeconds: integer(env, 'JOB_LEASE_SECONDS', 30, 1, 86_400),
       concurrency: integer(env, 'WORKER_CONCURRENCY', DEFAULT_WORKER_CONCURRENCY, 1, 64),
     },
     chunking: {
@@ -309,6 +353,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     },
     rrfConstant: integer(env, 'RRF_CONSTANT', 60, 1, 10_000),
     dataDir: resolve(text(env, 'MEMORY_DATA_DIR', './.memory')),
+    startupTimeoutSeconds: integer(env, 'STARTUP_TIMEOUT_SECONDS', 300, 0, 86_400),
   };
   return deepFreeze(config);
 }

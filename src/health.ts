@@ -89,10 +89,12 @@ export const SERVICES = ['mcp-server', 'worker', 'postgres', 'chroma'] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface CheckResult {
-  service: Service;
+  service: Service | 'security';
   ok: boolean;
   detail: string;
   ms: number;
+  /** Healthy, but worth an operator's attention (printed as WARN; the exit code stays 0). */
+  warning?: boolean;
 }
 
 class CheckFailure extends Error {}
@@ -113,8 +115,11 @@ async function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, timeou
   }
 }
 
-async function httpOk(url: string, signal: AbortSignal): Promise<Response> {
-  const response = await fetch(url, { signal });
+async function httpOk(url: string, signal: AbortSignal, token?: string): Promise<Response> {
+  const response = await fetch(url, {
+    signal,
+    ...(token !== undefined ? { headers: { authorization: `Bearer ${token}` } } : {}),
+  });
   if (!response.ok) {
     await response.body?.cancel();
     throw new CheckFailure(`${url} answered HTTP ${response.status}`);
@@ -189,7 +194,10 @@ async function probe(
       return 'ok';
     }
     case 'mcp-server':
-      return describeServer(await httpOk(`${endpoints.mcpUrl}/health`, signal));
+      // With a token the server's /health tells which embedder it runs; without, only ok.
+      return describeServer(
+        await httpOk(`${endpoints.mcpUrl}/health`, signal, config.mcp.metricsToken ?? config.mcp.authToken),
+      );
   }
 }
 
@@ -218,5 +226,10 @@ export async function runChecks(
 }
 
 export function formatCheck(result: CheckResult): string {
-  return `${result.service}: ${result.ok ? result.detail : `FAIL ${result.detail}`} (${result.ms} ms)`;
+  const verdict = !result.ok
+    ? `FAIL ${result.detail}`
+    : result.warning
+      ? `WARN ${result.detail}`
+      : result.detail;
+  return `${result.service}: ${verdict} (${result.ms} ms)`;
 }

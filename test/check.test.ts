@@ -168,7 +168,7 @@ describe('memory check', () => {
     const lines = result.stdout.trim().split('\n');
     assert.deepEqual(
       lines.map((line) => line.split(':')[0]),
-      ['mcp-server', 'worker', 'postgres', 'chroma'],
+      ['mcp-server', 'worker', 'postgres', 'chroma', 'security'],
     );
     assert.match(result.stdout, /mcp-server: FAIL connection refused/);
     assert.match(result.stdout, /postgres: ok/);

@@ -24,9 +24,9 @@ describe('configuration', () => {
     assert.equal(config.logLevel, 'INFO');
     assert.equal(config.worker.pollIntervalMs, 1000);
     assert.equal(config.worker.maxAttempts, 5);
-    assert.equal(config.worker.leaseSeconds, 600);
     assert.equal(config.worker.concurrency, 4);
     assert.equal(loadConfig({ WORKER_CONCURRENCY: '16' }).worker.concurrency, 16);
+    assert.equal(config.worker.leaseSeconds, 30);
     assert.match(config.worker.id, /-\d+$/);
     assert.deepEqual(config.chunking, { singlePieceMaxTokens: 1200, targetTokens: 900, overlapTokens: 100 });
     assert.equal(config.rrfConstant, 60);

@@ -1,7 +1,8 @@
 /**
  * The deployment files (Dockerfile, compose.yaml, .env.example, scripts/backup.sh and restore.sh)
- * checked without a Docker engine: their structure against the product (the CLI's commands, every
- * variable `src/config.ts` reads, the operator guide's table), the healthcheck commands run
+ * checked without a Docker engine: compose.yaml as `docker-compose config` validates and resolves
+ * it, the files' structure against the product (the CLI's commands, every variable
+ * `src/config.ts` reads, the operator guide's table), the healthcheck commands run
  * against the real services they probe, and a backup/restore round trip against the local
  * PostgreSQL, directly and through a stand-in `docker` command for the compose path.
  */
@@ -79,14 +80,47 @@ interface ComposeService {
 }
 
 interface ComposeFile {
-  version?: string;
   services: Record<string, ComposeService>;
   volumes: Record<string, { name?: string } | null>;
 }
 
-/** compose.yaml as docker compose reads it: `<<` merge keys resolved. */
-function loadCompose(): ComposeFile {
-  return parse(readRepoFile('compose.yaml'), { merge: true }) as ComposeFile;
+/**
+ * compose.yaml as Compose itself reads it: `docker-compose config` (Debian's docker-compose
+ * package; `.ci/run` installs it) validates the file against the Compose schema, resolves the
+ * `<<` merge keys, interpolates `${...}` from `dotEnv` (written as the project's .env, which is
+ * also every app service's env_file) and prints the result. No Docker engine is needed. The
+ * copy lives in a temporary project folder, so `build: .` resolves to that folder.
+ */
+async function composeConfig(dotEnv: Record<string, string>): Promise<{
+  compose: ComposeFile | undefined;
+  projectDir: string;
+  result: RunResult;
+}> {
+  const projectDir = mkdtempSync(join(tmpdir(), 'memory-compose-'));
+  try {
+    writeFileSync(join(projectDir, 'compose.yaml'), readRepoFile('compose.yaml'));
+    writeFileSync(
+      join(projectDir, '.env'),
+      Object.entries(dotEnv)
+        .map(([key, value]) => `${key}=${value}\n`)
+        .join(''),
+    );
+    const result = await run(
+      'docker-compose',
+      ['--project-directory', projectDir, '-f', join(projectDir, 'compose.yaml'), 'config'],
+      {},
+    );
+    if (result.code !== 0 && result.stdout === '' && result.stderr === '') {
+      assert.fail('docker-compose is not installed: apt-get install -y docker-compose (.ci/run installs it)');
+    }
+    return {
+      compose: result.code === 0 ? (parse(result.stdout) as ComposeFile) : undefined,
+      projectDir,
+      result,
+    };
+  } finally {
+    rmSync(projectDir, { recursive: true, force: true });
+  }
 }
 
 function service(compose: ComposeFile, name: string): ComposeService {
@@ -95,35 +129,9 @@ function service(compose: ComposeFile, name: string): ComposeService {
   return found;
 }
 
-/**
- * Compose's variable interpolation for the forms compose.yaml uses: `$$`, `${NAME}`,
- * `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}` and `${NAME?message}`.
- */
-function interpolate(value: string, env: Readonly<Record<string, string | undefined>>): string {
-  return value.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g,
-    (match, name: string, op: string | undefined, arg: string | undefined) => {
-      if (match === '$$') return '$';
-      const value = env[name];
-      const missing = op?.startsWith(':') ? value === undefined || value === '' : value === undefined;
-      if (op?.endsWith('?') && missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-      if (op?.endsWith('-') && missing) return arg ?? '';
-      return value ?? '';
-    },
-  );
-}
-
-/** The environment a compose app container starts with: env_file (.env), then `environment`. */
-function containerEnv(
-  compose: ComposeFile,
-  name: string,
-  dotEnv: Record<string, string>,
-): Record<string, string> {
-  const { environment = {} } = service(compose, name);
-  const explicit = Object.fromEntries(
-    Object.entries(environment).map(([key, value]) => [key, interpolate(String(value), dotEnv)]),
-  );
-  return { ...dotEnv, ...explicit };
+/** The `$$` escapes that `docker-compose config` prints back, as the container's shell sees them. */
+function unescapeDollars(value: string): string {
+  return value.replaceAll('$$', '$');
 }
 
 /** `NAME=value` and `# NAME=value` lines of .env.example. */
@@ -157,9 +165,22 @@ function run(file: string, args: string[], env: Record<string, string>): Promise
 }
 
 describe('compose.yaml', () => {
-  const compose = loadCompose();
+  const dotEnv = {
+    POSTGRES_PASSWORD: 's3cret',
+    LOG_LEVEL: 'DEBUG',
+    EVENTS_DB_DSN: 'postgres://elsewhere/x',
+    WORKER_ID: 'worker-1',
+  };
+  let compose: ComposeFile;
+  let projectDir: string;
+  before(async () => {
+    const loaded = await composeConfig(dotEnv);
+    assert.equal(loaded.result.code, 0, `docker-compose config: ${loaded.result.stderr}`);
+    compose = loaded.compose!;
+    projectDir = loaded.projectDir;
+  });
 
-  test('has the five services and no top-level version', () => {
+  test('is a valid Compose file with the five services', () => {
     assert.deepEqual(Object.keys(compose.services).sort(), [
       'chroma',
       'event-worker',
@@ -167,10 +188,9 @@ describe('compose.yaml', () => {
       'migrate',
       'postgres',
     ]);
-    assert.equal(compose.version, undefined);
   });
 
-  test('the app services are one image built from the Dockerfile, with different commands', () => {
+  test('the app services are one image built from the project folder, with different commands', () => {
     const commands: Record<string, string[]> = {
       migrate: ['migrate'],
       'mcp-server': ['serve', '--no-worker'],
@@ -181,7 +201,7 @@ describe('compose.yaml', () => {
       const app = service(compose, name);
       images.add(app.image);
       const context = typeof app.build === 'string' ? app.build : app.build?.context;
-      assert.equal(context, '.', `${name} builds from the repository root`);
+      assert.equal(context, projectDir, `${name} builds from the folder compose.yaml is in`);
       assert.deepEqual(app.command, commands[name], `${name} command`);
     }
     assert.equal(images.size, 1);
@@ -189,12 +209,13 @@ describe('compose.yaml', () => {
     assert.equal(service(compose, 'chroma').image, 'chromadb/chroma:1.0.0');
   });
 
-  test('publishes the guide ports, on loopback', () => {
-    assert.deepEqual(service(compose, 'mcp-server').ports, ['127.0.0.1:3001:3000']);
-    assert.deepEqual(service(compose, 'chroma').ports, ['127.0.0.1:8001:8000']);
-    assert.deepEqual(service(compose, 'postgres').ports, ['127.0.0.1:5432:5432']);
+  test('publishes the guide ports, on loopback only', () => {
+    const published = (name: string) => (service(compose, name).ports ?? []).map(String);
+    assert.deepEqual(published('mcp-server'), ['127.0.0.1:3001:3000/tcp']);
+    assert.deepEqual(published('chroma'), ['127.0.0.1:8001:8000/tcp']);
+    assert.deepEqual(published('postgres'), ['127.0.0.1:5432:5432/tcp']);
     for (const name of ['migrate', 'event-worker']) {
-      assert.equal(service(compose, name).ports, undefined, `${name} publishes nothing`);
+      assert.deepEqual(published(name), [], `${name} publishes nothing`);
     }
   });
 
@@ -240,72 +261,57 @@ describe('compose.yaml', () => {
     assert.equal(service(compose, 'migrate').restart, 'no');
   });
 
-  test('event-worker scales: no container_name, WORKER_ID defaults per replica', () => {
+  test('event-worker scales: no container_name, and each replica gets its own WORKER_ID', () => {
     for (const [name, definition] of Object.entries(compose.services)) {
       assert.equal(definition.container_name, undefined, `${name} has no container_name`);
     }
-    // Empty means the default (hostname-pid) and wins over a WORKER_ID in .env.
-    assert.equal(service(compose, 'event-worker').environment?.WORKER_ID, '');
-    const env = containerEnv(compose, 'event-worker', { POSTGRES_PASSWORD: 'pw', WORKER_ID: 'worker-1' });
+    // .env says WORKER_ID=worker-1; the service's empty value wins, so the default applies.
+    const env = service(compose, 'event-worker').environment ?? {};
+    assert.equal(env.WORKER_ID, '');
     assert.equal(loadConfig(env).worker.id, `${hostname()}-${process.pid}`);
   });
 
   test('event-worker gets longer than its 25 s shutdown grace to finish a job', () => {
-    const grace = service(compose, 'event-worker').stop_grace_period;
-    assert.match(grace ?? '', /^\d+s$/);
-    assert.ok(Number.parseInt(grace ?? '0', 10) > 25, `stop_grace_period ${grace}`);
+    const grace = String(service(compose, 'event-worker').stop_grace_period ?? '');
+    assert.match(grace, /^\d+(\.\d+)?s$/);
+    assert.ok(Number.parseFloat(grace) > 25, `stop_grace_period ${grace}`);
   });
 
   test('named volumes are declared with fixed names and mounted', () => {
-    assert.deepEqual(compose.volumes, {
-      postgres_data: { name: 'mcp-postgres-data' },
-      chroma_data: { name: 'mcp-chroma-data' },
-    });
-    assert.deepEqual(service(compose, 'postgres').volumes, ['postgres_data:/var/lib/postgresql/data']);
-    assert.deepEqual(service(compose, 'chroma').volumes, ['chroma_data:/data']);
+    assert.equal(compose.volumes.postgres_data?.name, 'mcp-postgres-data');
+    assert.equal(compose.volumes.chroma_data?.name, 'mcp-chroma-data');
+    assert.deepEqual(service(compose, 'postgres').volumes, ['postgres_data:/var/lib/postgresql/data:rw']);
+    assert.deepEqual(service(compose, 'chroma').volumes, ['chroma_data:/data:rw']);
   });
 
   test('resource limits as in the guide', () => {
-    assert.deepEqual(service(compose, 'mcp-server').deploy?.resources, {
-      limits: { memory: '2G', cpus: '1.0' },
-      reservations: { memory: '512M', cpus: '0.25' },
-    });
+    const resources = service(compose, 'mcp-server').deploy?.resources;
+    assert.equal(resources?.limits?.memory, '2G');
+    assert.equal(Number(resources?.limits?.cpus), 1);
+    assert.equal(resources?.reservations?.memory, '512M');
+    assert.equal(Number(resources?.reservations?.cpus), 0.25);
     for (const name of ['postgres', 'chroma', 'event-worker']) {
-      const resources = service(compose, name).deploy?.resources;
-      assert.ok(resources?.limits?.memory && resources.limits.cpus, `${name} has limits`);
-      assert.ok(resources.reservations?.memory, `${name} has reservations`);
+      const limits = service(compose, name).deploy?.resources;
+      assert.ok(limits?.limits?.memory && limits.limits.cpus, `${name} has limits`);
+      assert.ok(limits.reservations?.memory, `${name} has reservations`);
     }
   });
 
-  test('POSTGRES_PASSWORD is required, every variable it reads is one the program documents', () => {
-    const text = readRepoFile('compose.yaml');
-    const references = [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)([^}]*)\}/g)];
-    assert.ok(references.length > 0);
-    for (const [, name, rest] of references) {
-      assert.ok(
-        (CONFIG_VARIABLES as readonly string[]).includes(name!),
-        `${name} is not in CONFIG_VARIABLES`,
-      );
-      if (name === 'POSTGRES_PASSWORD')
-        assert.match(rest!, /^:\?./, 'POSTGRES_PASSWORD uses the required form (:?message)');
+  test('compose refuses to start without POSTGRES_PASSWORD, naming it', async () => {
+    for (const env of [{}, { POSTGRES_PASSWORD: '' }] as Array<Record<string, string>>) {
+      const { result } = await composeConfig(env);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /POSTGRES_PASSWORD/);
     }
-    assert.throws(() => containerEnv(compose, 'mcp-server', {}), /POSTGRES_PASSWORD/);
-    assert.throws(() => containerEnv(compose, 'postgres', { POSTGRES_PASSWORD: '' }), /POSTGRES_PASSWORD/);
   });
 
   test('the app containers get a valid configuration pointing at the compose services', () => {
-    const dotEnv = {
-      POSTGRES_PASSWORD: 's3cret',
-      LOG_LEVEL: 'DEBUG',
-      EVENTS_DB_DSN: 'postgres://elsewhere/x',
-    };
     for (const name of APP_SERVICES) {
-      const app = service(compose, name);
-      assert.equal(app.env_file, '.env', `${name} reads .env`);
-      for (const key of Object.keys(app.environment ?? {})) {
+      const env = service(compose, name).environment ?? {};
+      for (const key of Object.keys(env)) {
         assert.ok((CONFIG_VARIABLES as readonly string[]).includes(key), `${name}: ${key} is not read`);
       }
-      const config = loadConfig(containerEnv(compose, name, dotEnv));
+      const config = loadConfig(env);
       assert.equal(config.databaseUrl, 'postgresql://events:s3cret@postgres:5432/events');
       assert.equal(config.chroma.host, 'chroma');
       assert.equal(config.chroma.port, 8000);
@@ -313,9 +319,28 @@ describe('compose.yaml', () => {
       assert.equal(config.mcp.port, 3000);
       assert.equal(config.logLevel, 'DEBUG', `${name} takes the rest from .env`);
     }
-    const postgres = containerEnv(compose, 'postgres', { POSTGRES_PASSWORD: 's3cret', POSTGRES_USER: 'mem' });
+  });
+
+  test('POSTGRES_USER and POSTGRES_DB from .env reach both Postgres and the app DSN', async () => {
+    const { compose: custom, result } = await composeConfig({
+      POSTGRES_PASSWORD: 'pw',
+      POSTGRES_USER: 'mem',
+      POSTGRES_DB: 'memdb',
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const postgres = service(custom!, 'postgres').environment ?? {};
     assert.equal(postgres.POSTGRES_USER, 'mem');
-    assert.equal(postgres.POSTGRES_DB, 'events');
+    assert.equal(postgres.POSTGRES_DB, 'memdb');
+    const dsn = loadConfig(service(custom!, 'mcp-server').environment ?? {}).databaseUrl;
+    assert.equal(dsn, 'postgresql://mem:pw@postgres:5432/memdb');
+    assert.deepEqual(service(custom!, 'postgres').healthcheck?.test.slice(0, 6), [
+      'CMD',
+      'pg_isready',
+      '-h',
+      '127.0.0.1',
+      '-U',
+      'mem',
+    ]);
   });
 
   describe('healthcheck commands against real services', () => {
@@ -331,7 +356,7 @@ describe('compose.yaml', () => {
     function chromaProbe(port: number): string[] {
       const testCommand = service(compose, 'chroma').healthcheck?.test ?? [];
       assert.deepEqual(testCommand.slice(0, 3), ['CMD', 'bash', '-c']);
-      const script = interpolate(testCommand[3] ?? '', {});
+      const script = unescapeDollars(testCommand[3] ?? '');
       assert.match(script, /\/dev\/tcp\/127\.0\.0\.1\/8000/);
       assert.match(script, /GET \/api\/v2\/heartbeat /);
       return ['-c', script.replace('/dev/tcp/127.0.0.1/8000', `/dev/tcp/127.0.0.1/${port}`)];
@@ -350,8 +375,14 @@ describe('compose.yaml', () => {
         t.skip('the healthcheck probes 127.0.0.1:5432, and the test server is elsewhere');
         return;
       }
-      const [kind, command, ...args] = (service(compose, 'postgres').healthcheck?.test ?? []).map((part) =>
-        interpolate(part, { POSTGRES_USER: 'postgres', POSTGRES_DB: admin.pathname.slice(1) }),
+      const { compose: local, result: loaded } = await composeConfig({
+        POSTGRES_PASSWORD: 'pw',
+        POSTGRES_USER: 'postgres',
+        POSTGRES_DB: admin.pathname.slice(1),
+      });
+      assert.equal(loaded.code, 0, loaded.stderr);
+      const [kind, command, ...args] = (service(local!, 'postgres').healthcheck?.test ?? []).map(
+        unescapeDollars,
       );
       assert.equal(kind, 'CMD');
       assert.equal(command, 'pg_isready');

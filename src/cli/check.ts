@@ -1,13 +1,33 @@
 import type { Config } from '../config.js';
-import { formatCheck, runChecks, SERVICES, type Service } from '../health.js';
+import { type CheckResult, formatCheck, runChecks, SERVICES, type Service } from '../health.js';
+import { boundBeyondLoopback, exposureWarning, metricsProtected } from '../server/exposure.js';
+
+/**
+ * The `security` line: how exposed this configuration's server is. A server bound beyond
+ * loopback without authentication is a WARN (exit code unchanged), or a FAIL when
+ * MCP_REQUIRE_AUTH=true, since such a server refuses to start.
+ */
+export function securityCheck(config: Config): CheckResult {
+  const warning = exposureWarning(config);
+  if (warning !== undefined) {
+    return { service: 'security', ok: !config.mcp.requireAuth, warning: true, detail: warning, ms: 0 };
+  }
+  const bind = boundBeyondLoopback(config)
+    ? `MCP_HOST=${config.mcp.host} with authentication on /mcp`
+    : `bound to loopback (${config.mcp.host})`;
+  const metrics = metricsProtected(config) ? '/metrics needs a token' : '/metrics is open';
+  return { service: 'security', ok: true, detail: `ok, ${bind}; ${metrics}`, ms: 0 };
+}
 
 /** `memory check`; returns the exit code: 0 only when every asked service is ok. */
 export async function runCheckCommand(
   config: Config,
   options: { service: string; json?: boolean; timeoutMs: number },
 ): Promise<number> {
-  const services: readonly Service[] = options.service === 'all' ? SERVICES : [options.service as Service];
+  const services: readonly Service[] =
+    options.service === 'all' ? SERVICES : options.service === 'security' ? [] : [options.service as Service];
   const results = await runChecks(config, services, options.timeoutMs);
+  if (options.service === 'all' || options.service === 'security') results.push(securityCheck(config));
   if (options.json) process.stdout.write(`${JSON.stringify({ ok: results.every((r) => r.ok), results })}\n`);
   else for (const result of results) process.stdout.write(`${formatCheck(result)}\n`);
   return results.every((r) => r.ok) ? 0 : 1;

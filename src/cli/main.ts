@@ -63,7 +63,7 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option('--service <name>', 'service to check')
-        .choices(['all', 'mcp-server', 'worker', 'postgres', 'chroma'])
+        .choices(['all', 'mcp-server', 'worker', 'postgres', 'chroma', 'security'])
         .default('all'),
     )
     .option('--json', 'print one JSON document instead of lines')

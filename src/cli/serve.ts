@@ -3,15 +3,17 @@
  * whose `stop()` closes the listener, then the pools.
  */
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config.js';
+import { type Config, ConfigError } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
 import { taggedLogger } from '../log.js';
-import { startHttpServer } from '../server/listen.js';
+import { exposureWarning } from '../server/exposure.js';
+import { type HttpListener, openHttpListener, startHttpServer, startingAnswers } from '../server/listen.js';
 import { announceAuthModes } from '../server/oauth/bearer.js';
 import { serveStdio } from '../server/stdio.js';
+import { Startup } from '../startup.js';
 import { startWorker, type Worker } from '../worker/worker.js';
 import { createServices, externalServiceUrls, type ServiceUrls } from './services.js';
 import { stopOnSignals } from './signals.js';
@@ -35,6 +37,10 @@ export interface ServeOptions {
 }
 
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<RunningServer> {
+  const exposed = options.stdio ? undefined : exposureWarning(config);
+  if (exposed !== undefined && config.mcp.requireAuth) {
+    throw new ConfigError('MCP_REQUIRE_AUTH', `MCP_REQUIRE_AUTH=true: refusing to start. ${exposed}`);
+  }
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     for (const step of cleanups.reverse()) await step().catch(() => {});
@@ -53,7 +59,19 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     }
     const runWorker = options.worker ?? embedded?.databaseUrl !== undefined;
     let worker: Worker | undefined;
-    const services = await createServices(config, endpoints, () => worker?.wake());
+    const startup = new Startup(config.startupTimeoutSeconds, logger);
+    // Over HTTP the port is bound first: while Postgres or Chroma is awaited, /health answers
+    // "waiting" rather than the port refusing connections.
+    let listener: HttpListener | undefined;
+    if (!options.stdio) {
+      const bound = await openHttpListener(
+        config,
+        startingAnswers(config, () => startup.status()),
+      );
+      listener = bound;
+      cleanups.push(() => (listener === bound ? bound.close() : Promise.resolve()));
+    }
+    const services = await createServices(config, endpoints, () => worker?.wake(), startup);
     cleanups.push(services.close);
     if (runWorker) {
       worker = startWorker({
@@ -74,7 +92,9 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       return { url: 'stdio:', services, stop: cleanup };
     }
 
-    const http = await startHttpServer(config, services);
+    // The listener now closes first on stop, before the worker and the pools.
+    const http = await startHttpServer(config, services, listener);
+    listener = undefined;
     cleanups.push(http.close);
     embedded?.announce(`${http.url}`);
     logger.info(`MCP endpoint: ${http.url}/mcp/`, {

@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
 import { taggedLogger } from '../log.js';
+import { Startup } from '../startup.js';
 import { connect, WORKER_SESSION } from '../store/connect.js';
 import { migrate } from '../store/migrate.js';
 import { startWorker, workerPoolSize } from '../worker/worker.js';
@@ -23,8 +24,10 @@ export async function runWorkCommand(config: Config, options: { graceMs: number 
   });
   try {
     // Idempotent and serialised by an advisory lock: a worker started before `memory migrate`
-    // finished waits for it instead of failing on a missing table.
-    await migrate(sql);
+    // finished waits for it instead of failing on a missing table; one started while Postgres
+    // is down or restarting waits for it (STARTUP_TIMEOUT_SECONDS).
+    const startup = new Startup(config.startupTimeoutSeconds, logger);
+    await startup.waitFor('postgres', 'Start PostgreSQL or fix EVENTS_DB_DSN.', () => migrate(sql));
   } catch (error) {
     await sql.end({ timeout: 1 });
     throw error;

@@ -11,6 +11,7 @@ import { type Context, Hono } from 'hono';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
 import type { HealthReport } from '../health.js';
+import { healthDetailsAllowed, hostAllowed, metricsProtected, monitoringAuthorized } from './exposure.js';
 import { createMcpDispatcher, type McpHooks, SUPPORTED_PROTOCOL_VERSIONS } from './mcp.js';
 import { createMcpAuthenticator } from './oauth/bearer.js';
 import { createOAuthRoutes } from './oauth/routes.js';
@@ -98,14 +99,43 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const { config } = deps;
 
+  // /health answers whatever the Host (container and load-balancer probes use addresses and
+  // names of their own); what it tells a stranger is only ok or degraded.
   app.get('/health', async (c) => {
     const report = await deps.health();
-    return c.json(report, report.status === 'ok' ? 200 : 503);
+    const status = report.status === 'ok' ? 200 : 503;
+    const detailed = healthDetailsAllowed(
+      { authorization: c.req.header('authorization'), host: c.req.header('host') },
+      config,
+    );
+    return c.json(detailed ? report : { status: report.status }, status);
+  });
+
+  // Every other route answers only requests that name this server (DNS rebinding).
+  app.use('*', async (c, next) => {
+    const host = c.req.header('host') ?? new URL(c.req.url).host;
+    if (!hostAllowed(host, config)) {
+      return jsonRpcError(
+        403,
+        -32000,
+        `Forbidden: Host ${JSON.stringify(host.slice(0, 255))} is not allowed (set MCP_ALLOWED_HOSTS to allow it)`,
+      );
+    }
+    await next();
   });
 
   if (deps.metrics) {
     const metrics = deps.metrics;
-    app.get('/metrics', async () => {
+    app.get('/metrics', async (c) => {
+      if (metricsProtected(config) && !monitoringAuthorized(c.req.header('authorization'), config)) {
+        return c.json(
+          { error: 'Unauthorized: send Authorization: Bearer <METRICS_TOKEN or MCP_AUTH_TOKEN>' },
+          401,
+          {
+            'www-authenticate': 'Bearer realm="memory-metrics"',
+          },
+        );
+      }
       const { contentType, body } = await metrics();
       return new Response(body, { headers: { 'content-type': contentType } });
     });

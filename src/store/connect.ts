@@ -24,6 +24,21 @@ export interface ConnectOptions {
  */
 export const WORKER_SESSION = { synchronous_commit: 'off', plan_cache_mode: 'force_custom_plan' };
 
+// A timestamptz as Postgres prints it with DateStyle ISO: `0001-01-01 00:00:00.123456+00`.
+const PG_TIMESTAMPTZ = /^(\d{4})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::?(\d\d))?$/;
+
+/**
+ * Reads a timestamp Postgres sent. postgres.js hands the text to `new Date()`, whose legacy
+ * (non-ISO) parser reads years 0001 to 0099 as 2001 to 1999: a revision dated year 1 came back
+ * as 2001. Rewritten as ISO 8601 first, every year from 1 to 9999 round-trips.
+ */
+export function parseTimestamp(text: string): Date {
+  const match = PG_TIMESTAMPTZ.exec(text);
+  if (match === null) return new Date(text);
+  const [, year, month, day, time, zoneHours, zoneMinutes] = match;
+  return new Date(`${year}-${month}-${day}T${time}${zoneHours}:${zoneMinutes ?? '00'}`);
+}
+
 /**
  * Opens a postgres.js pool. Nothing connects until the first query. Notices (e.g. "relation
  * already exists, skipping") are dropped: they are noise in our logs, never errors.
@@ -34,6 +49,15 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     idle_timeout: 60,
     onnotice: () => {},
+    types: {
+      // Replaces postgres.js's own date type (same oids, same serializer) for `parseTimestamp`.
+      date: {
+        to: 1184,
+        from: [1082, 1114, 1184],
+        serialize: (value: Date | string) => (value instanceof Date ? value : new Date(value)).toISOString(),
+        parse: parseTimestamp,
+      },
+    },
     connection: { application_name: options.applicationName ?? 'memory', ...options.settings },
   });
 }

@@ -11,6 +11,7 @@
 import type { Config } from '../../config.js';
 import type { Sql } from '../../store/connect.js';
 import { findToken } from '../../store/oauth.js';
+import { exposureWarning } from '../exposure.js';
 import { digest, ownerFingerprint, secretsEqual } from './crypto.js';
 import { type OAuthUrls, oauthUrls } from './metadata.js';
 import { ACCESS_TOKEN_PREFIX } from './token.js';
@@ -76,17 +77,22 @@ export function createMcpAuthenticator(config: Config, sql: Sql): McpAuthenticat
   };
 }
 
-const LOOPBACK_BIND = /^(localhost|127(\.\d{1,3}){3}|::1)$/;
-
-/** Logs which ways into /mcp are open: a warning when none is and the bind is not loopback. */
+/**
+ * Logs which ways into /mcp are open, and a SECURITY warning when none is and the bind is not
+ * loopback (MCP_REQUIRE_AUTH=true refuses to start like that: see `refuseUnauthenticatedExposure`).
+ */
 export function announceAuthModes(
   config: Config,
   logger: { info(message: string): void; warn(message: string): void },
 ): void {
   const line = describeAuthModes(config);
-  const open = config.mcp.authToken === undefined && config.oauth === undefined;
-  if (open && !LOOPBACK_BIND.test(config.mcp.host)) logger.warn(line);
-  else logger.info(line);
+  const warning = exposureWarning(config);
+  if (warning === undefined) {
+    logger.info(line);
+    return;
+  }
+  logger.warn(line);
+  logger.warn(`SECURITY WARNING: ${warning}`);
 }
 
 /** One line for the start-up log: which ways into /mcp are open. */

@@ -8,7 +8,7 @@ import {
   VISIBILITY_SCOPES,
 } from '../../domain/vocabulary.js';
 import { defineTool } from './registry.js';
-import { flag, id, isoDate, nonBlank, oneOf, text } from './schemas.js';
+import { flag, id, isoDate, link, nonBlank, oneOf, text } from './schemas.js';
 
 export const MAX_ARTIFACT_CHARS = 10_000_000;
 
@@ -33,14 +33,7 @@ export const artifactIngest = defineTool({
     source_id: v.optional(
       text(1, 500, 'Its id in the source system; keeps revisions of one artifact together.'),
     ),
-    source_url: v.optional(
-      v.pipe(
-        v.string('must be a string'),
-        v.maxLength(2000, 'must be at most 2,000 characters long'),
-        v.url('must be an absolute URL, e.g. https://example.com/doc/1'),
-        v.description('Link to the original.'),
-      ),
-    ),
+    source_url: v.optional(link(2000, 'Link to the original (http, https or mailto).')),
     title: v.optional(text(1, 500, 'Title or subject.')),
     author: v.optional(text(1, 200, 'Who wrote it.')),
     participants: v.optional(

@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { appendTurn, getHistory, ROLES } from '../../domain/history.js';
 import { defineTool } from './registry.js';
-import { integer, nonBlank, oneOf, text } from './schemas.js';
+import { integer, nonBlank, oneOf, text, wholeNumber } from './schemas.js';
 
 export const historyAppend = defineTool({
   name: 'history_append',
@@ -14,9 +14,7 @@ export const historyAppend = defineTool({
     role: oneOf(ROLES, 'Who spoke: user, assistant or system.'),
     content: nonBlank(50_000, 'What was said (1 to 50,000 characters).'),
     turn_index: v.pipe(
-      v.number('must be a number'),
-      v.integer('must be an integer >= 0'),
-      v.minValue(0, 'must be an integer >= 0'),
+      wholeNumber(0),
       v.description('Position of the turn in the conversation, starting at 0.'),
     ),
   }),

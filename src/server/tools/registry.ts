@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import type { Services } from '../../domain/services.js';
 import { ValidationError } from '../../errors.js';
+import { findIllFormedText } from './schemas.js';
 
 export interface ToolAnnotations {
   readOnlyHint: boolean;
@@ -52,12 +53,15 @@ function ruleOf(issue: v.BaseIssue<unknown>, tool: Tool): string {
 
 /**
  * Validates `args` against the tool's schema. Throws a `ValidationError` naming the first
- * offending field and the rule it broke.
+ * offending field and the rule it broke. Text that cannot be stored (NUL, lone surrogates) is
+ * refused first, in any field at any depth, so no schema has to remember it.
  */
 export function parseToolInput<TSchema extends v.GenericSchema>(
   tool: Tool<TSchema>,
   args: unknown,
 ): v.InferOutput<TSchema> {
+  const illFormed = findIllFormedText(args);
+  if (illFormed !== undefined) throw new ValidationError(illFormed.path, illFormed.rule);
   const result = v.safeParse(tool.input, args ?? {});
   if (result.success) return result.output;
   const [first] = result.issues;
