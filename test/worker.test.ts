@@ -384,7 +384,10 @@ describe('memory work: jobs, events and evidence', () => {
     await t.db
       .sql`update event_jobs set next_run_at = now() + interval '1 hour' where job_id = any(${jobIds})`;
     const ids = ['w-a', 'w-b', 'w-c', 'w-d'];
-    await Promise.all(ids.map((id) => start(id)));
+    // Nothing here fails or dies: a lease and a model timeout far longer than this file's short
+    // ones keep a busy machine (16 jobs in flight on 2 cores) from turning a slow beat into a retry.
+    const patient = { JOB_LEASE_SECONDS: '120', OPENAI_TIMEOUT: '120' };
+    await Promise.all(ids.map((id) => start(id, patient)));
     await t.db.sql`update event_jobs set next_run_at = now() where job_id = any(${jobIds})`;
     await eventually(
       async () => {
