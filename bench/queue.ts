@@ -662,7 +662,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         `Worker processes (bench/queue-worker.ts) with a no-op extractor, LOG_LEVEL=WARN, each warmed up on ${WARMUP_JOBS_PER_WORKER} jobs first; a fresh database per row, with a history of ${sizes.jobs} DONE jobs (analyzed) except on a cold start.`,
         "Seconds on Postgres's clock: from just before the commit that enqueues every job (one NOTIFY) to the last completion.",
         "CPU per job from /proc during the run: the worker processes (node) and their Postgres backends. The ceiling is what the cores would allow at that cost if nothing else ran (the WAL writer, Postgres's background work and the machine's other load are not counted).",
-        "memory work sessions: synchronous_commit off and plan_cache_mode force_custom_plan (WORKER_SESSION in src/db/connect.ts); 'but synchronous_commit on' makes every commit wait for its WAL flush, to show what the setting buys.",
+        "memory work sessions: synchronous_commit off and plan_cache_mode force_custom_plan (WORKER_SESSION in src/store/connect.ts); 'but synchronous_commit on' makes every commit wait for its WAL flush, to show what the setting buys.",
         'Cold start: no history and the statistics of an empty table while the workers warm up.',
         `Target: >= ${THROUGHPUT_TARGET} jobs/s with 4 workers on 2 cores.`,
       ],
