@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'POSTGRES_ERROR'
   | 'ARTIFACT_MISSING'
   | 'MAX_ATTEMPTS_EXCEEDED'
+  | 'STARTUP_FAILED'
+  | 'PORT_IN_USE'
   | 'INTERNAL_ERROR';
 
 export class AppError extends Error {

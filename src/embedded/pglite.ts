@@ -68,7 +68,8 @@ async function unpackTemplate(path: string): Promise<void> {
 }
 
 /**
- * Opens (creating when empty) the embedded database in `path`. A new cluster is unpacked by a
+ * Opens (creating when empty) the embedded database in `path`, with pgvector loaded (the embedded
+ * vector index, vectors/pgvector.ts). A new cluster is unpacked by a
  * short-lived child process: what unpacking touches (130 MB) then leaves with it instead of
  * staying resident in the server for its whole life.
  */
@@ -78,7 +79,8 @@ export async function openPglite(path: string): Promise<PGlite> {
   if (readdirSync(path).length === 0 && templateIsCurrent()) {
     await promisify(execFile)(process.execPath, [fileURLToPath(import.meta.url), '--unpack', path]);
   }
-  return PGlite.create({ dataDir: path, postgresqlconf: PGLITE_SETTINGS });
+  const { vector } = await import('@electric-sql/pglite-pgvector');
+  return PGlite.create({ dataDir: path, postgresqlconf: PGLITE_SETTINGS, extensions: { vector } });
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,43 +1,116 @@
-/** The HTTP listener: the Hono app with its health and metrics, on MCP_HOST:MCP_PORT. */
-import { type ServerType, serve as serveNode } from '@hono/node-server';
+/**
+ * The HTTP listener: the Hono app with its health and metrics, on MCP_HOST:MCP_PORT.
+ *
+ * The port is taken first, before any service starts: a port already in use is then reported at
+ * once, naming MCP_PORT, instead of after the database and index came up. Until the app is
+ * attached, requests wait for it (or are told the start failed).
+ */
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
-import { healthReport, queueStats, workerStaleAfterMs } from '../health.js';
+import { AppError, describeError } from '../errors.js';
+import { type HealthReport, healthReport, queueStats, workerStaleAfterMs } from '../health.js';
 import { createApp } from './http.js';
+import type { ServicesSource } from './mcp.js';
 import { createMetrics } from './metrics.js';
 import { TOOLS } from './tools/index.js';
 
-export async function startHttpServer(
-  config: Config,
-  services: Services,
-): Promise<{ url: string; close(): Promise<void> }> {
-  const metrics = createMetrics({
-    readStats: () => queueStats(services.sql, config),
-    workerStaleSeconds: workerStaleAfterMs(config) / 1000,
+type Fetch = (request: Request, env: unknown) => Response | Promise<Response>;
+
+export interface HttpListener {
+  /** Base URL, e.g. http://127.0.0.1:3000 */
+  readonly url: string;
+  /** Serves the app over `services` (started, or still starting). */
+  attach(services: ServicesSource): void;
+  /** Answers every request with 503 and this reason (the start failed). */
+  fail(error: unknown): void;
+  close(): Promise<void>;
+}
+
+/** Takes MCP_HOST:MCP_PORT or throws `PORT_IN_USE` naming MCP_PORT. */
+export async function bindHttpListener(config: Config): Promise<HttpListener> {
+  let attached: (fetch: Fetch) => void = () => {};
+  let current: Promise<Fetch> = new Promise((resolveFetch) => {
+    attached = resolveFetch;
   });
-  const app = createApp({
-    config,
-    services,
-    tools: TOOLS,
-    health: () => healthReport(services),
-    metrics: () => metrics.render(),
-    hooks: metrics.hooks,
+  const server: ServerType = createAdaptorServer({
+    fetch: async (request: Request, env: unknown) => (await current)(request, env),
   });
-  let server: ServerType | undefined;
   const port = await new Promise<number>((resolvePort, reject) => {
-    server = serveNode({ fetch: app.fetch, port: config.mcp.port, hostname: config.mcp.host }, (info) =>
-      resolvePort(info.port),
-    );
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
+        reject(
+          new AppError(
+            'PORT_IN_USE',
+            `cannot listen on ${config.mcp.host}:${config.mcp.port} (${error.code === 'EADDRINUSE' ? 'the port is already in use' : 'permission denied'}): ` +
+              'stop the program using it, or set MCP_PORT to another port (MCP_PORT=0 picks a free one)',
+            { cause: error },
+          ),
+        );
+      } else reject(error);
+    });
+    server.listen(config.mcp.port, config.mcp.host, () => {
+      const address = server.address();
+      resolvePort(typeof address === 'object' && address !== null ? address.port : config.mcp.port);
+    });
   });
   const host = config.mcp.host.includes(':') ? `[${config.mcp.host}]` : config.mcp.host;
   return {
     url: `http://${host}:${port}`,
+    attach(services) {
+      attached(createServingApp(config, services).fetch);
+    },
+    fail(error) {
+      const body = JSON.stringify({ status: 'failed', error: describeError(error) });
+      const failed: Fetch = () =>
+        new Response(body, { status: 503, headers: { 'content-type': 'application/json' } });
+      current = Promise.resolve(failed);
+      attached(failed);
+    },
     close: () =>
       new Promise<void>((resolveClose) => {
-        if (server === undefined) return resolveClose();
         server.close(() => resolveClose());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       }),
   };
+}
+
+function createServingApp(config: Config, source: ServicesSource) {
+  let started: Services | undefined = 'sql' in source ? source : undefined;
+  let failure: unknown;
+  Promise.resolve(source).then(
+    (services) => {
+      started = services;
+    },
+    (error: unknown) => {
+      failure = error;
+    },
+  );
+  const metrics = createMetrics({
+    readStats: async () => queueStats((await source).sql, config),
+    workerStaleSeconds: workerStaleAfterMs(config) / 1000,
+  });
+  return createApp({
+    config,
+    services: source,
+    tools: TOOLS,
+    health: async (): Promise<HealthReport> => {
+      if (started !== undefined) return healthReport(started);
+      return failure === undefined
+        ? { status: 'starting' }
+        : { status: 'failed', error: describeError(failure) };
+    },
+    metrics: () => metrics.render(),
+    hooks: metrics.hooks,
+  });
+}
+
+/** Binds and serves at once (services already started). */
+export async function startHttpServer(
+  config: Config,
+  services: Services,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const listener = await bindHttpListener(config);
+  listener.attach(services);
+  return listener;
 }
