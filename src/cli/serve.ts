@@ -241,6 +241,7 @@ export async function runServeCommand(config: Config, options: ServeOptions): Pr
   if (options.stdio) {
     // The client closing our stdin is the end of the session, whatever state the start is in.
     process.stdin.once('end', () => {
+      logger.info('stdin closed: stopping');
       setTimeout(() => process.exit(failed ? 1 : 0), STDIN_CLOSED_EXIT_MS);
       void (running ?? Promise.reject(new Error('not started')))
         .then((server) => server.stop())

@@ -13,7 +13,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
 import { openPglite } from './pglite.js';
 import { isAlive, type RuntimeInfo, runtimeFile } from './runtime.js';
@@ -65,8 +65,18 @@ function acquireLock(dir: string): () => void {
 
 export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
   const dir = config.dataDir;
-  mkdirSync(dir, { recursive: true });
-  const release = acquireLock(dir);
+  let release: () => void;
+  try {
+    mkdirSync(dir, { recursive: true });
+    release = acquireLock(dir);
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError(
+      'STARTUP_FAILED',
+      `cannot use the data folder ${dir} (${describeError(error)}): set MEMORY_DATA_DIR to a folder this user can write`,
+      { cause: error },
+    );
+  }
   const stops: Array<() => Promise<void>> = [];
   const info: RuntimeInfo = { pid: process.pid, startedAt: new Date().toISOString() };
   const writeRuntime = () => writeFileSync(runtimeFile(config), `${JSON.stringify(info, null, 2)}\n`);
@@ -97,7 +107,7 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
   }
 }
 
-async function startEmbeddedPostgres(path: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startEmbeddedPostgres(path: string): Promise<{ url: string; stop(): Promise<void> }> {
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const db = await openPglite(path);
   // Our pool uses one connection (PGlite is one session: two connections would interleave their

@@ -67,8 +67,8 @@ function condition(
 ) {
   if (typeof value !== 'object') return sql`metadata @> ${sql.json({ [field]: value })}`;
   if ('$ne' in value) {
-    // As in Chroma: a record without the field does not match.
-    return sql`(metadata ? ${field} and not metadata @> ${sql.json({ [field]: value.$ne })})`;
+    // As in Chroma: a record without the field matches.
+    return sql`not metadata @> ${sql.json({ [field]: value.$ne })}`;
   }
   const number = sql`(case when jsonb_typeof(metadata -> ${field}) = 'number' then (metadata -> ${field})::float8 end)`;
   const lower = value.$gte === undefined ? sql`true` : sql`${number} >= ${value.$gte}`;
@@ -219,6 +219,7 @@ export function createPgvectorIndex(options: {
         const table = sql(tableOf(name));
         for (let start = 0; start < records.length; start += UPSERT_BATCH) {
           const batch = records.slice(start, start + UPSERT_BATCH);
+          // Metadata is merged into the stored record's, as Chroma's upsert does.
           // One parameter, one statement per batch: the rows as a JSON array. (Text arrays cast to
           // jsonb[] were encoded twice by the client, which serialises jsonb[] elements itself.)
           const rows = JSON.stringify(
@@ -235,7 +236,9 @@ export function createPgvectorIndex(options: {
             from jsonb_to_recordset(${rows}::text::jsonb)
               as input(id text, embedding text, document text, metadata jsonb)
             on conflict (id) do update
-              set embedding = excluded.embedding, document = excluded.document, metadata = excluded.metadata`;
+              set embedding = excluded.embedding,
+                  document = excluded.document,
+                  metadata = ${table}.metadata || excluded.metadata`;
         }
       });
     },
