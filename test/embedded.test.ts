@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { freePort } from '../src/embedded/chroma-server.js';
+import { openPglite } from '../src/embedded/pglite.js';
 import { BIN, exitOf, runCli, SLOW_MS, stopChild, within } from './helpers/cli.js';
 import { callTool, connectClient } from './helpers/server.js';
 import { eventually } from './helpers/worker.js';
@@ -187,6 +188,54 @@ describe('zero setup: memory serve with no services at all', () => {
 
     second.child.kill('SIGKILL');
     await second.exited;
+  });
+
+  test('a data folder whose vectors were in Chroma: rebuilt from Postgres on the first start, once', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const dataDir = join(dir, '.local', 'share', 'memory-mcp-server');
+    const first = await serveIn(dir, port, children);
+    const client = await connectClient(`${first.url}/mcp/`);
+    const ingest = await callTool(client, 'artifact_ingest', {
+      artifact_type: 'note',
+      source_system: 'manual',
+      source_id: 'pricing-1',
+      content: NOTE,
+    });
+    assert.equal(ingest.isError, false, JSON.stringify(ingest.data));
+    await client.close();
+    first.child.kill('SIGTERM');
+    assert.equal(await within(first.exited, SLOW_MS, 'serve to exit'), 0, first.output());
+
+    // As a folder from before: the artifacts in Postgres, the vectors in a Chroma folder.
+    const db = await openPglite(join(dataDir, 'pg'));
+    await db.exec(
+      'drop table vector_memory, vector_history, vector_artifacts, vector_artifact_chunks, vector_collection',
+    );
+    await db.close();
+    mkdirSync(join(dataDir, 'chroma'));
+
+    const second = await serveIn(dir, port, children);
+    await eventually(
+      async () => (/Vectors rebuilt: 1 artifacts/.test(second.output()) ? true : undefined),
+      SLOW_MS,
+      'the rebuild to finish',
+    );
+    assert.match(second.output(), /rebuilding them in PGlite/);
+    assert.ok(existsSync(join(dataDir, 'vectors-rebuilt.json')));
+    const again = await connectClient(`${second.url}/mcp/`);
+    const search = await callTool(again, 'hybrid_search', { query: 'freemium pricing for the starter plan' });
+    const [top] = search.data.results as Array<{ artifact_id?: string; channels: Record<string, unknown> }>;
+    assert.equal(top?.artifact_id, ingest.data.artifact_id);
+    assert.ok(top?.channels.artifact_vectors !== undefined, 'found by its rebuilt vector');
+    await again.close();
+    second.child.kill('SIGTERM');
+    assert.equal(await within(second.exited, SLOW_MS, 'serve to exit'), 0, second.output());
+
+    const third = await serveIn(dir, port, children);
+    assert.doesNotMatch(third.output(), /rebuilding/i, 'once');
+    third.child.kill('SIGTERM');
+    await within(third.exited, SLOW_MS, 'serve to exit');
   });
 
   test('stdio: the same through a spawned `memory serve --stdio`, nothing but protocol on stdout', async () => {
