@@ -138,31 +138,46 @@ export function createPgvectorIndex(options: {
           embedding_dimensions integer not null,
           created_at timestamptz not null default now()
         )`;
-      for (const name of COLLECTIONS) {
-        const [row] = await tx<
-          Array<{ embedding_provider: string; embedding_model: string; embedding_dimensions: number }>
-        >`
-          select embedding_provider, embedding_model, embedding_dimensions
-          from vector_collection where name = ${name}`;
-        if (row !== undefined) {
-          if (
-            row.embedding_provider !== expected.embedding_provider ||
-            row.embedding_model !== expected.embedding_model ||
-            row.embedding_dimensions !== expected.embedding_dimensions
-          ) {
-            const was = `${row.embedding_provider}/${row.embedding_model} (${row.embedding_dimensions} dimensions)`;
-            const now = `${space.provider}/${space.model} (${space.dimensions} dimensions)`;
-            throw new AppError(
-              'EMBEDDING_SPACE_MISMATCH',
-              `The vector collection "${name}" holds vectors of ${was} but this server embeds with ${now}. ` +
-                'Vectors of two embedding spaces cannot be mixed. Restore the previous embedding settings ' +
-                '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or start over ' +
-                'with an empty MEMORY_DATA_DIR (or drop the vector_* tables) and ingest your artifacts again.',
-              { details: { collection: name, stored: row, configured: expected } },
-            );
-          }
-          continue;
+      const rows = await tx<
+        Array<{
+          name: CollectionName;
+          embedding_provider: string;
+          embedding_model: string;
+          embedding_dimensions: number;
+        }>
+      >`select name, embedding_provider, embedding_model, embedding_dimensions from vector_collection`;
+      const differs = (row: (typeof rows)[number]) =>
+        row.embedding_provider !== expected.embedding_provider ||
+        row.embedding_model !== expected.embedding_model ||
+        row.embedding_dimensions !== expected.embedding_dimensions;
+      const mismatched = rows.filter(differs);
+      if (mismatched.length > 0) {
+        let empty = true;
+        for (const row of rows) {
+          const [any] = await tx`select 1 from ${tx(tableOf(row.name))} limit 1`;
+          if (any !== undefined) empty = false;
         }
+        if (!empty) {
+          const row = mismatched[0]!;
+          const was = `${row.embedding_provider}/${row.embedding_model} (${row.embedding_dimensions} dimensions)`;
+          const now = `${space.provider}/${space.model} (${space.dimensions} dimensions)`;
+          throw new AppError(
+            'EMBEDDING_SPACE_MISMATCH',
+            `The vector collection "${row.name}" holds vectors of ${was} but this server embeds with ${now}. ` +
+              'Vectors of two embedding spaces cannot be mixed. Restore the previous embedding settings ' +
+              '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or start over ' +
+              'with an empty MEMORY_DATA_DIR (or drop the vector_* tables) and ingest your artifacts again.',
+            { details: { collection: row.name, stored: row, configured: expected } },
+          );
+        }
+        // Empty tables hold no vector of any space: they are made again for this one (the
+        // packaged template comes with tables for the offline embedder).
+        for (const row of rows) await tx`drop table ${tx(tableOf(row.name))}`;
+        await tx`delete from vector_collection`;
+      }
+      const existing = new Set(mismatched.length > 0 ? [] : rows.map((row) => row.name));
+      for (const name of COLLECTIONS) {
+        if (existing.has(name)) continue;
         const table = tx(tableOf(name));
         await tx`
           create table if not exists ${table} (
