@@ -15,10 +15,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import type { PGlite } from '@electric-sql/pglite';
 
 export const PGLITE_SETTINGS = ['shared_buffers = 16MB', 'wal_buffers = 1MB', 'max_connections = 10'];
@@ -102,9 +104,12 @@ export async function buildPgliteTemplate(): Promise<boolean> {
   return true;
 }
 
-/** Writes the template's files into the empty folder `path` (a tar archive, gzipped). */
-function extractTemplate(path: string): void {
-  const archive = gunzipSync(readFileSync(TEMPLATE));
+/**
+ * Writes the template's files into the empty folder `path` (a tar archive, gzipped). Asynchronous,
+ * so that MCP requests arriving meanwhile (`initialize`) are answered.
+ */
+async function extractTemplate(path: string): Promise<void> {
+  const archive = await promisify(gunzip)(await readFile(TEMPLATE));
   const text = (start: number, length: number) =>
     archive.toString('utf8', start, start + length).replace(/\0.*$/s, '');
   let offset = 0;
@@ -121,10 +126,10 @@ function extractTemplate(path: string): void {
       throw new Error(`the PGlite template holds an unexpected path: ${relative}`);
     }
     offset += 512;
-    if (type === '5') mkdirSync(target, { recursive: true });
+    if (type === '5') await mkdir(target, { recursive: true });
     else if (type === '0' || type === '\0') {
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, archive.subarray(offset, offset + size), { mode: 0o600 });
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, archive.subarray(offset, offset + size), { mode: 0o600 });
     }
     offset += Math.ceil(size / 512) * 512;
   }
@@ -138,7 +143,7 @@ function extractTemplate(path: string): void {
 export async function openPglite(path: string): Promise<PGlite> {
   const { PGlite } = await import('@electric-sql/pglite');
   mkdirSync(path, { recursive: true });
-  if (readdirSync(path).length === 0 && templateIsCurrent()) extractTemplate(path);
+  if (readdirSync(path).length === 0 && templateIsCurrent()) await extractTemplate(path);
   const { vector } = await import('@electric-sql/pglite-pgvector');
   return PGlite.create({ dataDir: path, postgresqlconf: PGLITE_SETTINGS, extensions: { vector } });
 }
