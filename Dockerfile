@@ -21,6 +21,8 @@ RUN npm ci --no-audit --no-fund
 # tsconfig.json compiles src, test and bench together (test/deployment.test.ts checks that every
 # folder it includes is copied here); only dist/src goes into the image.
 COPY tsconfig.json ./
+# The PGlite template that the build makes is migrated, so the build reads the migrations.
+COPY sql ./sql
 COPY src ./src
 COPY test ./test
 COPY bench ./bench

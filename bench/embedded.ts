@@ -1,10 +1,13 @@
 /**
  * The zero-setup server measured as a user meets it: the real `bin/memory serve` started in an
- * empty folder with an empty environment (embedded PGlite and Chroma, in-process worker), next to
- * the same binary against an external Postgres and Chroma.
+ * empty folder with an empty environment and a fresh HOME (embedded PGlite with the vectors in it
+ * through pgvector, in-process worker: one process), next to the same binary against an external
+ * Postgres and Chroma.
  *   - cold start: process spawn to the first successful tool call (first start in an empty folder,
  *     which creates the database, and a restart on existing data),
- *   - resident memory of the whole server (the process and its Chroma children) when idle,
+ *   - `initialize` over stdio: spawn of `memory serve --stdio` to the answer, and to the first
+ *     answered tool call (a fresh data folder),
+ *   - resident memory of the whole process tree when idle,
  *   - artifact_ingest and hybrid_search latency over MCP HTTP.
  *
  *   npm run build && node dist/bench/embedded.js [--quick]
@@ -13,7 +16,8 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { freePort } from '../src/embedded/chroma-server.js';
 import { startTestChroma } from '../test/helpers/chroma.js';
 import { BIN } from '../test/helpers/cli.js';
@@ -34,7 +38,7 @@ async function start(dir: string, env: Record<string, string>): Promise<Started>
   const began = performance.now();
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', MCP_PORT: String(port), LOG_LEVEL: 'WARN', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: dir, MCP_PORT: String(port), LOG_LEVEL: 'WARN', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -98,7 +102,50 @@ const NOTE = (i: number) =>
     6,
   );
 
+/** `memory serve --stdio` in a fresh folder: spawn to `initialize` answered, and to a first tool answer. */
+async function stdioStart(
+  env: Record<string, string>,
+): Promise<{ initializeMs: number; firstCallMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'memory-bench-stdio-'));
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN, 'serve', '--stdio'],
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: dir, LOG_LEVEL: 'WARN', ...env },
+    stderr: 'ignore',
+  });
+  const client = new Client({ name: 'memory-bench', version: '1.0.0' });
+  try {
+    const began = performance.now();
+    await client.connect(transport, { timeout: 120_000 });
+    const initializeMs = performance.now() - began;
+    const answer = await callTool(client, 'memory_list', { limit: 1 });
+    if (answer.isError) throw new Error(JSON.stringify(answer.data));
+    return { initializeMs, firstCallMs: performance.now() - began };
+  } finally {
+    await client.close();
+    await eventually(() => processesUnder(dir) === 0, 60_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** How many processes mention `dir` in their command line or environment-free args. */
+function processesUnder(dir: string): number {
+  return execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(dir)).length;
+}
+
+async function eventually(condition: () => boolean, ms: number): Promise<void> {
+  const began = performance.now();
+  while (!condition()) {
+    if (performance.now() - began > ms) throw new Error(`not within ${ms} ms`);
+    await sleep(50);
+  }
+}
+
 async function measure(label: string, dir: string, env: Record<string, string>, quick: boolean) {
+  const stdio = await stdioStart(env);
   const first = await start(dir, env);
   await sleep(3000);
   const idleRss = treeRssMb(first.child.pid!);
@@ -132,6 +179,8 @@ async function measure(label: string, dir: string, env: Record<string, string>, 
   return {
     mode: label,
     'first start s': Number((first.startMs / 1000).toFixed(2)),
+    'stdio initialize s': Number((stdio.initializeMs / 1000).toFixed(2)),
+    'stdio first call s': Number((stdio.firstCallMs / 1000).toFixed(2)),
     'restart s': Number((again.startMs / 1000).toFixed(2)),
     'idle RSS MB': Math.round(idleRss),
     'RSS after load MB': Math.round(busyRss),
@@ -146,7 +195,7 @@ export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
   const rows: BenchResult['rows'] = [];
   const embeddedDir = mkdtempSync(join(tmpdir(), 'memory-bench-embedded-'));
   try {
-    rows.push(await measure('embedded (PGlite + Chroma child)', embeddedDir, {}, options.quick));
+    rows.push(await measure('embedded (PGlite + pgvector, one process)', embeddedDir, {}, options.quick));
   } finally {
     rmSync(embeddedDir, { recursive: true, force: true });
   }
@@ -160,13 +209,22 @@ export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
     await db.drop();
     await chroma.destroy();
   }
+  const [embedded, external] = rows as Array<Record<string, number | string>>;
+  const ratio: Record<string, number | string> = { mode: 'embedded / external' };
+  for (const key of Object.keys(embedded ?? {})) {
+    const a = embedded?.[key];
+    const b = external?.[key];
+    if (typeof a === 'number' && typeof b === 'number' && b > 0) ratio[key] = Number((a / b).toFixed(2));
+  }
+  rows.push(ratio);
   return [
     {
-      name: 'zero-setup server: start, memory and latency (real binary, MCP over HTTP)',
+      name: 'zero-setup server: start, memory and latency (real binary, MCP over HTTP and stdio)',
       rows,
       notes: [
         'first start = spawn to the first successful tool call in an empty folder (creates the database); restart = the same on existing data',
-        'RSS = the server process plus its Chroma children (embedded); external mode counts the server process only',
+        'stdio initialize = spawn of serve --stdio in a fresh folder to the initialize answer; stdio first call = to the first answered tools/call',
+        'RSS = the whole process tree (embedded: one process; external: the server alone, Postgres and Chroma not counted)',
         `ingest: ${options.quick ? 30 : 200} 1 KB notes; hybrid_search: ${options.quick ? 30 : 100} queries`,
       ],
     },

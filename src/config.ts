@@ -4,8 +4,8 @@
  * message is a single line naming the variable, what was wrong and what is expected.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import * as v from 'valibot';
 
@@ -352,7 +352,7 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
       overlapTokens,
     },
     rrfConstant: integer(env, 'RRF_CONSTANT', 60, 1, 10_000),
-    dataDir: resolve(text(env, 'MEMORY_DATA_DIR', './.memory')),
+    dataDir: dataDirectory(env),
     startupTimeoutSeconds: integer(env, 'STARTUP_TIMEOUT_SECONDS', 300, 0, 86_400),
   };
   return deepFreeze(config);
@@ -363,6 +363,39 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
  * keep one process busy; the queue itself gains little past the machine's cores.
  */
 export const DEFAULT_WORKER_CONCURRENCY = 4;
+/** The folder name under the platform's per-user data folder. */
+export const DATA_FOLDER_NAME = 'memory-mcp-server';
+
+/**
+ * Where embedded data lives: MEMORY_DATA_DIR; else `./.memory` when the working directory has
+ * one (checkouts from before keep their data); else the platform's per-user data folder. Clients
+ * that spawn the server (Claude Desktop, Cursor) choose its working directory, often one the user
+ * cannot write or would never look in, so the working directory is not the default.
+ */
+function dataDirectory(env: Env, platform: NodeJS.Platform = process.platform): string {
+  const configured = text(env, 'MEMORY_DATA_DIR');
+  if (configured !== undefined) return resolve(configured);
+  const local = resolve('.memory');
+  if (existsSync(local)) return local;
+  const home = env.HOME?.trim() || homedir();
+  if (platform === 'win32') {
+    const appData = env.APPDATA?.trim();
+    return join(
+      appData !== undefined && appData !== '' ? appData : join(home, 'AppData', 'Roaming'),
+      DATA_FOLDER_NAME,
+    );
+  }
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', DATA_FOLDER_NAME);
+  // XDG Base Directory: a relative XDG_DATA_HOME is invalid and ignored.
+  const xdg = env.XDG_DATA_HOME?.trim();
+  return join(xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.local', 'share'), DATA_FOLDER_NAME);
+}
+
+/** The per-user data folder for `platform` (exported for tests of the other platforms). */
+export function platformDataDirectory(env: Env, platform: NodeJS.Platform): string {
+  return dataDirectory({ ...env, MEMORY_DATA_DIR: undefined }, platform);
+}
+
 const OWNER_SECRET_MIN_LENGTH = 16;
 const LOOPBACK_HOSTNAME = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
 

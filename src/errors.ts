@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'ARTIFACT_MISSING'
   | 'MAX_ATTEMPTS_EXCEEDED'
+  | 'STARTUP_FAILED'
+  | 'PORT_IN_USE'
   | 'INTERNAL_ERROR';
 
 export class AppError extends Error {

@@ -10,6 +10,7 @@ import { describeError } from './errors.js';
 import { connect, type Sql } from './store/connect.js';
 import { migrationStatus } from './store/migrate.js';
 import { type QueueStats, readQueueStats } from './store/queue-stats.js';
+import { pgvectorCollections } from './vectors/pgvector.js';
 
 export type { QueueStats } from './store/queue-stats.js';
 
@@ -34,7 +35,7 @@ function aliveWorkers(stats: QueueStats, config: Config): number {
 }
 
 export interface HealthReport {
-  status: 'ok' | 'degraded';
+  status: 'ok' | 'degraded' | 'starting' | 'waiting' | 'failed';
   [key: string]: unknown;
 }
 
@@ -62,7 +63,13 @@ export async function healthReport(services: Services): Promise<HealthReport> {
   return {
     status: ok ? 'ok' : 'degraded',
     postgres: postgres.ok ? { ok: true, latency_ms: postgres.ms } : { ok: false, error: postgres.error },
-    chroma: index.ok ? { ok: true, latency_ms: index.ms } : { ok: false, error: index.error },
+    vectors: index.ok
+      ? { ok: true, latency_ms: index.ms, index: vectors.description }
+      : { ok: false, index: vectors.description, error: index.error },
+    // The name this entry had when Chroma was the only index; kept for existing dashboards.
+    ...(vectors.description.startsWith('chroma')
+      ? { chroma: index.ok ? { ok: true, latency_ms: index.ms } : { ok: false, error: index.error } }
+      : {}),
     embedder: {
       provider: embedder.space.provider,
       model: embedder.space.model,
@@ -187,6 +194,18 @@ async function probe(
         return `ok, ${alive} worker${alive === 1 ? '' : 's'}`;
       });
     case 'chroma': {
+      if (config.chroma.host === undefined) {
+        // No Chroma: the vectors are kept in Postgres (pgvector), so this checks them there.
+        return withDatabase(endpoints.databaseUrl, timeoutMs, async (sql) => {
+          const collections = await pgvectorCollections(sql);
+          if (collections === 0) {
+            throw new CheckFailure(
+              'CHROMA_HOST is not set and the vector tables are not made yet (memory serve makes them)',
+            );
+          }
+          return 'ok (no Chroma: vectors in Postgres with pgvector)';
+        });
+      }
       if (endpoints.chromaUrl === undefined) {
         throw new CheckFailure('CHROMA_HOST is not set and no embedded server is running in MEMORY_DATA_DIR');
       }

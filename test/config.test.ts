@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, redactUrl, withDotEnv } from '../src/config.js';
+import { ConfigError, loadConfig, platformDataDirectory, redactUrl, withDotEnv } from '../src/config.js';
 import { runCli } from './helpers/cli.js';
 
 describe('configuration', () => {
@@ -30,10 +30,51 @@ describe('configuration', () => {
     assert.match(config.worker.id, /-\d+$/);
     assert.deepEqual(config.chunking, { singlePieceMaxTokens: 1200, targetTokens: 900, overlapTokens: 100 });
     assert.equal(config.rrfConstant, 60);
-    assert.ok(config.dataDir.endsWith('.memory'));
     assert.equal(config.embeddingProvider, 'local');
     assert.equal(config.eventExtractor, 'rules');
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.openai));
+  });
+
+  test('data folder: MEMORY_DATA_DIR, else an existing ./.memory, else the per-user data folder', () => {
+    const cwd = process.cwd();
+    const dir = mkdtempSync(join(tmpdir(), 'memory-config-'));
+    process.chdir(dir);
+    try {
+      const home = '/home/someone';
+      assert.equal(
+        loadConfig({ HOME: home }).dataDir,
+        platformDataDirectory({ HOME: home }, process.platform),
+      );
+      assert.equal(
+        platformDataDirectory({ HOME: home }, 'linux'),
+        '/home/someone/.local/share/memory-mcp-server',
+      );
+      assert.equal(
+        platformDataDirectory({ HOME: home, XDG_DATA_HOME: '/data/xdg' }, 'linux'),
+        '/data/xdg/memory-mcp-server',
+      );
+      assert.equal(
+        platformDataDirectory({ HOME: home, XDG_DATA_HOME: 'relative/xdg' }, 'linux'),
+        '/home/someone/.local/share/memory-mcp-server',
+        'a relative XDG_DATA_HOME is ignored',
+      );
+      assert.equal(
+        platformDataDirectory({ HOME: '/Users/someone' }, 'darwin'),
+        '/Users/someone/Library/Application Support/memory-mcp-server',
+      );
+      assert.equal(
+        platformDataDirectory({ HOME: home, APPDATA: '/c/Users/someone/AppData/Roaming' }, 'win32'),
+        '/c/Users/someone/AppData/Roaming/memory-mcp-server',
+      );
+      assert.equal(loadConfig({ HOME: home, MEMORY_DATA_DIR: 'here' }).dataDir, resolve(dir, 'here'));
+      // A checkout that already has ./.memory keeps using it.
+      mkdirSync(join(dir, '.memory'));
+      assert.equal(loadConfig({ HOME: home }).dataDir, join(realpathSync(dir), '.memory'));
+      assert.equal(loadConfig({ HOME: home, MEMORY_DATA_DIR: '/elsewhere' }).dataDir, '/elsewhere');
+    } finally {
+      process.chdir(cwd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a key or base URL switches to the OpenAI embedder and LLM extractor', () => {

@@ -420,8 +420,13 @@ describe('Dockerfile', () => {
     assert.ok(runtime.some((line) => /^COPY --from=deps \/app\/node_modules /.test(line)));
     assert.ok(runtime.includes('COPY --from=build /app/dist/src ./dist/src'));
     const pkg = JSON.parse(readRepoFile('package.json')) as { files: string[] };
-    for (const entry of pkg.files.filter((file) => file !== 'dist/src')) {
+    for (const entry of pkg.files.filter((file) => !file.startsWith('dist/'))) {
       assert.ok(runtime.includes(`COPY ${entry} ./${entry}`), `runtime copies ${entry}`);
+    }
+    // What the build makes comes from the build stage.
+    const fromBuild = runtime.filter((line) => line.startsWith('COPY --from=build ')).join(' ');
+    for (const entry of pkg.files.filter((file) => file.startsWith('dist/') && file !== 'dist/src')) {
+      assert.ok(fromBuild.includes(`/app/${entry}`), `runtime copies ${entry} from the build stage`);
     }
     assert.ok(runtime.includes('COPY package.json ./'));
   });

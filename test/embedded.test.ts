@@ -1,25 +1,28 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { freePort } from '../src/embedded/chroma-server.js';
+import { openPglite } from '../src/embedded/pglite.js';
 import { BIN, exitOf, runCli, SLOW_MS, stopChild, within } from './helpers/cli.js';
 import { callTool, connectClient } from './helpers/server.js';
 import { eventually } from './helpers/worker.js';
 
 const NOTE = 'Pricing review, March 3.\nWe decided to adopt freemium pricing for the starter plan.';
 
-/** Chroma processes (and their supervisors) whose data lives under `dir`. */
-function chromaProcesses(dir: string): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+/** The processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' });
   return out
+    .trim()
     .split('\n')
-    .filter((line) => line.includes('chromadb') && line.includes(dir))
-    .map((line) => Number(line.trim().split(/\s+/)[0]));
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .filter(([, parent]) => parent === pid)
+    .map(([child]) => child!);
 }
 
 interface Served {
@@ -36,7 +39,8 @@ interface Served {
 async function serveIn(dir: string, port: number, children: ChildProcess[]): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', MCP_PORT: String(port) },
+    // A fresh HOME: with no MEMORY_DATA_DIR and no ./.memory, the data goes to its per-user folder.
+    env: { PATH: process.env.PATH ?? '', HOME: dir, MCP_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -129,16 +133,23 @@ describe('zero setup: memory serve with no services at all', () => {
     const eventId = await assertDecisionFound(client);
     await client.close();
 
-    const check = await runCli(['check', '--service', 'all'], {}, dir);
+    const check = await runCli(['check', '--service', 'all'], { HOME: dir }, dir);
     assert.equal(check.code, 0, check.stdout);
     assert.match(
       check.stdout,
       /^mcp-server: ok \(offline: local\/hashed-ngrams-v1 embedder and rules extractor/m,
     );
+    assert.match(check.stdout, /^chroma: ok \(no Chroma: vectors in Postgres with pgvector\)/m);
+    const dataDir = join(dir, '.local', 'share', 'memory-mcp-server');
+    assert.match(check.stdout, new RegExp(`^data: ${dataDir}$`, 'm'), 'memory check says where the data is');
+    assert.ok(first.output().includes(dataDir), 'the start-up log says where the data is');
+    assert.ok(existsSync(join(dataDir, 'pg')), 'the database is in the per-user data folder');
+    assert.ok(!existsSync(join(dir, '.memory')), 'nothing is written to the working directory');
+    // One process: the database and the vectors run inside it.
+    assert.deepEqual(childrenOf(first.child.pid!), [], 'the server runs no child process');
 
     first.child.kill('SIGTERM');
     assert.equal(await within(first.exited, SLOW_MS, 'serve to exit on SIGTERM'), 0, first.output());
-    assert.deepEqual(chromaProcesses(dir), [], 'no Chroma left after SIGTERM');
 
     const second = await serveIn(dir, port, children);
     const again = await connectClient(`${second.url}/mcp/`);
@@ -161,18 +172,70 @@ describe('zero setup: memory serve with no services at all', () => {
     await again.close();
 
     // A second instance on the same folder is refused at once, naming the running process.
-    const refused = await runCli(['serve'], { MCP_PORT: String(await freePort()) }, dir);
+    const refused = await runCli(['serve'], { HOME: dir, MCP_PORT: String(await freePort()) }, dir);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, new RegExp(`another memory server \\(pid ${second.child.pid}`));
 
-    // SIGKILL of the parent leaves no Chroma behind either.
+    // A taken port is refused before anything starts, naming MCP_PORT.
+    const taken = await runCli(
+      ['serve'],
+      { HOME: dir, MEMORY_DATA_DIR: join(dir, 'other'), MCP_PORT: String(port) },
+      dir,
+    );
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /cannot listen on 127\.0\.0\.1:\d+ \(the port is already in use\).*MCP_PORT/);
+    assert.ok(!existsSync(join(dir, 'other')), 'no service started for a taken port');
+
     second.child.kill('SIGKILL');
     await second.exited;
-    await eventually(
-      async () => (chromaProcesses(dir).length === 0 ? true : undefined),
-      SLOW_MS,
-      'Chroma to stop',
+  });
+
+  test('a data folder whose vectors were in Chroma: rebuilt from Postgres on the first start, once', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const dataDir = join(dir, '.local', 'share', 'memory-mcp-server');
+    const first = await serveIn(dir, port, children);
+    const client = await connectClient(`${first.url}/mcp/`);
+    const ingest = await callTool(client, 'artifact_ingest', {
+      artifact_type: 'note',
+      source_system: 'manual',
+      source_id: 'pricing-1',
+      content: NOTE,
+    });
+    assert.equal(ingest.isError, false, JSON.stringify(ingest.data));
+    await client.close();
+    first.child.kill('SIGTERM');
+    assert.equal(await within(first.exited, SLOW_MS, 'serve to exit'), 0, first.output());
+
+    // As a folder from before: the artifacts in Postgres, the vectors in a Chroma folder.
+    const db = await openPglite(join(dataDir, 'pg'));
+    await db.exec(
+      'drop table vector_memory, vector_history, vector_artifacts, vector_artifact_chunks, vector_collection',
     );
+    await db.close();
+    mkdirSync(join(dataDir, 'chroma'));
+
+    const second = await serveIn(dir, port, children);
+    await eventually(
+      async () => (/Vectors rebuilt: 1 artifacts/.test(second.output()) ? true : undefined),
+      SLOW_MS,
+      'the rebuild to finish',
+    );
+    assert.match(second.output(), /rebuilding them in PGlite/);
+    assert.ok(existsSync(join(dataDir, 'vectors-rebuilt.json')));
+    const again = await connectClient(`${second.url}/mcp/`);
+    const search = await callTool(again, 'hybrid_search', { query: 'freemium pricing for the starter plan' });
+    const [top] = search.data.results as Array<{ artifact_id?: string; channels: Record<string, unknown> }>;
+    assert.equal(top?.artifact_id, ingest.data.artifact_id);
+    assert.ok(top?.channels.artifact_vectors !== undefined, 'found by its rebuilt vector');
+    await again.close();
+    second.child.kill('SIGTERM');
+    assert.equal(await within(second.exited, SLOW_MS, 'serve to exit'), 0, second.output());
+
+    const third = await serveIn(dir, port, children);
+    assert.doesNotMatch(third.output(), /rebuilding/i, 'once');
+    third.child.kill('SIGTERM');
+    await within(third.exited, SLOW_MS, 'serve to exit');
   });
 
   test('stdio: the same through a spawned `memory serve --stdio`, nothing but protocol on stdout', async () => {
@@ -181,7 +244,7 @@ describe('zero setup: memory serve with no services at all', () => {
       command: process.execPath,
       args: [BIN, 'serve', '--stdio'],
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', HOME: dir },
       stderr: 'pipe',
     });
     let stderr = '';
@@ -192,8 +255,7 @@ describe('zero setup: memory serve with no services at all', () => {
     try {
       // Inside the try: a connect that fails or times out must still close the transport, which
       // ends the spawned `memory serve --stdio` (stdin closed, then SIGTERM, then SIGKILL).
-      // `initialize` is answered once the embedded Postgres and Chroma are up: 15 s on a busy
-      // machine, more than the SDK's default 60 s request timeout with the suite's load on top.
+      // `initialize` is answered before the embedded database starts; tool calls wait for it.
       await client.connect(transport, { timeout: 2 * SLOW_MS });
       const { tools } = await client.listTools();
       assert.equal(tools.length, 17);
@@ -209,10 +271,5 @@ describe('zero setup: memory serve with no services at all', () => {
     } finally {
       await client.close();
     }
-    await eventually(
-      async () => (chromaProcesses(dir).length === 0 ? true : undefined),
-      SLOW_MS,
-      'Chroma to stop',
-    );
   });
 });

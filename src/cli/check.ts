@@ -28,7 +28,14 @@ export async function runCheckCommand(
     options.service === 'all' ? SERVICES : options.service === 'security' ? [] : [options.service as Service];
   const results = await runChecks(config, services, options.timeoutMs);
   if (options.service === 'all' || options.service === 'security') results.push(securityCheck(config));
-  if (options.json) process.stdout.write(`${JSON.stringify({ ok: results.every((r) => r.ok), results })}\n`);
-  else for (const result of results) process.stdout.write(`${formatCheck(result)}\n`);
+  // Embedded mode: say where the data is (clients choose the working directory, so it is not obvious).
+  const dataDir = config.databaseUrl === undefined ? config.dataDir : undefined;
+  if (options.json) {
+    const ok = results.every((r) => r.ok);
+    process.stdout.write(`${JSON.stringify({ ok, results, ...(dataDir ? { data_dir: dataDir } : {}) })}\n`);
+  } else {
+    for (const result of results) process.stdout.write(`${formatCheck(result)}\n`);
+    if (dataDir !== undefined) process.stdout.write(`data: ${dataDir}\n`);
+  }
   return results.every((r) => r.ok) ? 0 : 1;
 }

@@ -1,21 +1,36 @@
 /**
  * `memory serve`: the MCP server over HTTP (or stdio), with its dependencies. Returns a handle
  * whose `stop()` closes the listener, then the pools.
+ *
+ * The order is what a client sees: the HTTP port is taken first (a port in use is reported at
+ * once, naming MCP_PORT), then MCP is served, and only then do the database and the vector index
+ * start. `initialize` and `tools/list` need neither and are answered at once; a tool call waits
+ * for the start, and a failed start is its error. Clients give up on a server whose `initialize`
+ * takes more than a few seconds, and an embedded first start on a busy machine takes longer.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, ConfigError } from '../config.js';
+import { type Config, ConfigError, redactUrl } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
+import { rebuildArtifactVectors } from '../domain/rebuild-vectors.js';
 import type { Services } from '../domain/services.js';
-import { chromaUrl } from '../embedded/runtime.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
-import { taggedLogger } from '../log.js';
+import { describeError } from '../errors.js';
+import { log, taggedLogger } from '../log.js';
 import { exposureWarning } from '../server/exposure.js';
-import { type HttpListener, openHttpListener, startHttpServer, startingAnswers } from '../server/listen.js';
+import { bindHttpListener, type HttpListener } from '../server/listen.js';
 import { announceAuthModes } from '../server/oauth/bearer.js';
 import { serveStdio } from '../server/stdio.js';
 import { Startup } from '../startup.js';
 import { startWorker, type Worker } from '../worker/worker.js';
-import { createServices, externalServiceUrls, type ServiceUrls } from './services.js';
+import {
+  configuredChromaUrl,
+  createServices,
+  externalServiceUrls,
+  type ServiceUrls,
+  type ServingServices,
+} from './services.js';
 import { stopOnSignals } from './signals.js';
 
 const logger = taggedLogger('server');
@@ -36,76 +51,164 @@ export interface ServeOptions {
   endpoints?: ServiceUrls;
 }
 
+interface Started {
+  services: ServingServices;
+  embedded: EmbeddedServices | undefined;
+  runWorker: boolean;
+  /** Vectors to rebuild from Postgres (a data folder whose vectors were in an embedded Chroma). */
+  rebuild: { marker: string } | undefined;
+}
+
+/** The database (embedded when unset), the vector index and the worker; each stop goes in `stops`. */
+async function startServices(
+  config: Config,
+  options: ServeOptions,
+  stops: Array<() => Promise<void>>,
+  startup: Startup,
+): Promise<Started> {
+  let endpoints = options.endpoints ?? externalServiceUrls(config);
+  let embedded: EmbeddedServices | undefined;
+  if (endpoints === undefined) {
+    embedded = await startEmbedded(config);
+    stops.push(embedded.stop);
+    endpoints = { databaseUrl: embedded.databaseUrl, chromaUrl: configuredChromaUrl(config), poolSize: 1 };
+  }
+  const runWorker = options.worker ?? embedded !== undefined;
+  let worker: Worker | undefined;
+  const services = await createServices(config, endpoints, () => worker?.wake(), startup);
+  stops.push(services.close);
+  if (runWorker) {
+    worker = startWorker({
+      config,
+      sql: services.sql,
+      extractor: await createExtractor(config),
+      // The embedded database is one session: ingest wakes the worker in-process instead.
+      listen: endpoints.poolSize !== 1,
+    });
+    const running = worker;
+    stops.push(() => running.stop());
+  }
+  // Data folders from before kept their vectors in an embedded Chroma server (`chroma/`).
+  const legacyChroma = join(config.dataDir, 'chroma');
+  const marker = join(config.dataDir, 'vectors-rebuilt.json');
+  const rebuild =
+    embedded !== undefined &&
+    endpoints.chromaUrl === undefined &&
+    existsSync(legacyChroma) &&
+    !existsSync(marker)
+      ? { marker }
+      : undefined;
+  return { services, embedded, runWorker, rebuild };
+}
+
+/**
+ * Re-embeds the artifacts Postgres holds into the new index, in the background (search finds
+ * them as they arrive), once: a marker file records that it finished.
+ */
+function rebuildInBackground(started: Started, marker: string, signal: AbortSignal): Promise<void> {
+  logger.info(
+    'This data folder kept its vectors in Chroma; rebuilding them in PGlite (pgvector) from the artifacts in Postgres',
+  );
+  return rebuildArtifactVectors(started.services, {
+    signal,
+    onProgress: (progress) =>
+      logger.info(`Rebuilding vectors: ${progress.done}/${progress.total} artifacts`, { ...progress }),
+    onFailure: (artifactId, reason) =>
+      logger.warn('Could not rebuild the vectors of an artifact; ingest it again', {
+        artifact_id: artifactId,
+        error: reason,
+      }),
+  }).then(
+    (result) => {
+      if (signal.aborted) return;
+      writeFileSync(
+        marker,
+        `${JSON.stringify({ rebuiltAt: new Date().toISOString(), ...result }, null, 2)}\n`,
+      );
+      logger.info(
+        `Vectors rebuilt: ${result.done} artifacts, ${result.chunks} chunks${result.failed > 0 ? `, ${result.failed} failed` : ''}. ` +
+          'Memories and conversation turns lived only in the old Chroma index (chroma/ in the data folder) and were not carried over',
+        { ...result },
+      );
+    },
+    (error: unknown) => {
+      if (!signal.aborted)
+        logger.error('Rebuilding the vectors failed; it runs again at the next start', {
+          error: describeError(error),
+        });
+    },
+  );
+}
+
 export async function runServe(config: Config, options: ServeOptions = {}): Promise<RunningServer> {
   const exposed = options.stdio ? undefined : exposureWarning(config);
   if (exposed !== undefined && config.mcp.requireAuth) {
     throw new ConfigError('MCP_REQUIRE_AUTH', `MCP_REQUIRE_AUTH=true: refusing to start. ${exposed}`);
   }
-  const cleanups: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<void>> = [];
+  let listener: HttpListener | undefined;
+  let stdio: { close(): Promise<void> } | undefined;
+  const rebuildStop = new AbortController();
+  let rebuilding: Promise<void> | undefined;
   const cleanup = async () => {
-    for (const step of cleanups.reverse()) await step().catch(() => {});
+    rebuildStop.abort();
+    await stdio?.close().catch(() => {});
+    await listener?.close().catch(() => {});
+    await rebuilding;
+    for (const step of stops.reverse()) await step().catch(() => {});
   };
   try {
-    let endpoints = options.endpoints ?? externalServiceUrls(config);
-    let embedded: EmbeddedServices | undefined;
-    if (endpoints === undefined) {
-      embedded = await startEmbedded(config);
-      cleanups.push(embedded.stop);
-      endpoints = {
-        databaseUrl: embedded.databaseUrl ?? config.databaseUrl!,
-        chromaUrl: embedded.chromaUrl ?? chromaUrl(config.chroma.host!, config.chroma.port),
-        poolSize: embedded.databaseUrl !== undefined ? 1 : undefined,
-      };
-    }
-    const runWorker = options.worker ?? embedded?.databaseUrl !== undefined;
-    let worker: Worker | undefined;
+    // While Postgres or the vector index is awaited, /health says what for.
     const startup = new Startup(config.startupTimeoutSeconds, logger);
-    // Over HTTP the port is bound first: while Postgres or Chroma is awaited, /health answers
-    // "waiting" rather than the port refusing connections.
-    let listener: HttpListener | undefined;
-    if (!options.stdio) {
-      const bound = await openHttpListener(
-        config,
-        startingAnswers(config, () => startup.status()),
-      );
-      listener = bound;
-      cleanups.push(() => (listener === bound ? bound.close() : Promise.resolve()));
+    if (!options.stdio) listener = await bindHttpListener(config, () => startup.status());
+    const starting = startServices(config, options, stops, startup);
+    const services = starting.then((started) => started.services);
+    // Tool calls read a failed start from `services`; it is reported below, not as unhandled.
+    services.catch(() => {});
+    if (options.stdio) stdio = await serveStdio(services);
+    else if (config.oauth === undefined) listener?.attach(services);
+
+    let started: Started;
+    try {
+      started = await starting;
+    } catch (error) {
+      listener?.fail(error);
+      throw error;
     }
-    const services = await createServices(config, endpoints, () => worker?.wake(), startup);
-    cleanups.push(services.close);
-    if (runWorker) {
-      worker = startWorker({
-        config,
-        sql: services.sql,
-        extractor: await createExtractor(config),
-        // The embedded database is one session: ingest wakes the worker in-process instead.
-        listen: endpoints.poolSize !== 1,
+    if (listener !== undefined && config.oauth !== undefined) listener.attach(started.services);
+    if (started.rebuild !== undefined) {
+      rebuilding = rebuildInBackground(started, started.rebuild.marker, rebuildStop.signal);
+    }
+
+    const mode = started.embedded ? 'embedded' : 'external';
+    const data = started.embedded ? { data_dir: config.dataDir } : {};
+    if (stdio !== undefined) {
+      logger.info('MCP over stdio ready', {
+        embedder: started.services.embedder.space.model,
+        worker: started.runWorker,
+        vectors: started.services.vectors.description,
+        mode,
+        ...data,
       });
-      const running = worker;
-      cleanups.push(() => running.stop());
+      return { url: 'stdio:', services: started.services, stop: cleanup };
     }
-
-    if (options.stdio) {
-      const stdio = await serveStdio(services);
-      cleanups.push(stdio.close);
-      logger.info('MCP over stdio ready', { embedder: services.embedder.space.model, worker: runWorker });
-      return { url: 'stdio:', services, stop: cleanup };
-    }
-
-    // The listener now closes first on stop, before the worker and the pools.
-    const http = await startHttpServer(config, services, listener);
-    listener = undefined;
-    cleanups.push(http.close);
-    embedded?.announce(`${http.url}`);
-    logger.info(`MCP endpoint: ${http.url}/mcp/`, {
-      embedder: `${services.embedder.space.provider}/${services.embedder.space.model}`,
-      extractor: runWorker ? config.eventExtractor : 'none (run memory work)',
-      mode: embedded ? 'embedded' : 'external',
+    const url = listener!.url;
+    started.embedded?.announce(url);
+    logger.info(`MCP endpoint: ${url}/mcp/`, {
+      embedder: `${started.services.embedder.space.provider}/${started.services.embedder.space.model}`,
+      extractor: started.runWorker ? config.eventExtractor : 'none (run memory work)',
+      vectors: started.services.vectors.description,
+      mode,
+      ...data,
     });
     announceAuthModes(config, logger);
-    if (embedded) printConnectHelp(http.url);
-    return { url: http.url, services, stop: cleanup };
+    if (started.embedded) printConnectHelp(url, config.dataDir);
+    return { url, services: started.services, stop: cleanup };
   } catch (error) {
+    // Let answers already on their way (a tool call's STARTUP_FAILED) go out first.
+    // Over stdio the transport stays: the command keeps answering for a moment, then exits.
+    await new Promise((resolveTick) => setImmediate(resolveTick));
+    stdio = undefined;
     await cleanup();
     throw error;
   }
@@ -114,33 +217,55 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
 /** This installation's `bin/memory`, for the Claude Desktop snippet. */
 const BIN_PATH = fileURLToPath(new URL('../../../bin/memory', import.meta.url));
 
-function printConnectHelp(url: string): void {
+function printConnectHelp(url: string, dataDir: string): void {
   if (!process.stderr.isTTY) return;
   process.stderr.write(
     [
       '',
       `  memory is running: ${url}/mcp/   (health: ${url}/health)`,
+      `  data:             ${dataDir}`,
       '',
       `  Claude Code:    claude mcp add --transport http memory ${url}/mcp/`,
       `  Cursor:         add to ~/.cursor/mcp.json  {"mcpServers": {"memory": {"url": "${url}/mcp/"}}}`,
       '  Claude Desktop: add to claude_desktop_config.json',
       `                  {"mcpServers": {"memory": {"command": "node", "args": [${JSON.stringify(BIN_PATH)}, "serve", "--stdio"]}}}`,
+      `  Inspector:      npx @modelcontextprotocol/inspector --cli ${url}/mcp/ --transport http --method tools/list`,
       '',
     ].join('\n'),
   );
 }
 
-/** `memory serve`; resolves once the server is up (it then runs until a signal). */
+/** How long a stdio server whose start failed keeps answering (tool calls get the error). */
+const FAILED_START_GRACE_MS = 3000;
+/** How long stopping may take after stdin closed before the process exits regardless. */
+const STDIN_CLOSED_EXIT_MS = 10_000;
+
+/**
+ * `memory serve`; resolves once the server is up (it then runs until a signal, or over stdio
+ * until stdin closes). A failed start logs why and exits 1: never a process left waiting.
+ */
 export async function runServeCommand(config: Config, options: ServeOptions): Promise<void> {
-  const running = await runServe(config, options);
-  stopOnSignals(() => running.stop(), logger);
+  let running: Promise<RunningServer> | undefined;
+  let failed = false;
   if (options.stdio) {
-    // The client closing our stdin is the end of the session: stop everything, Chroma included.
+    // The client closing our stdin is the end of the session, whatever state the start is in.
     process.stdin.once('end', () => {
-      running
-        .stop()
-        .then(() => process.exit(0))
-        .catch(() => process.exit(1));
+      logger.info('stdin closed: stopping');
+      setTimeout(() => process.exit(failed ? 1 : 0), STDIN_CLOSED_EXIT_MS);
+      void (running ?? Promise.reject(new Error('not started')))
+        .then((server) => server.stop())
+        .catch(() => {})
+        .finally(() => process.exit(failed ? 1 : 0));
     });
+  }
+  running = runServe(config, options);
+  try {
+    const server = await running;
+    stopOnSignals(() => server.stop(), logger);
+  } catch (error) {
+    failed = true;
+    log.error(redactUrl(describeError(error)));
+    if (options.stdio) await new Promise((resolveGrace) => setTimeout(resolveGrace, FAILED_START_GRACE_MS));
+    process.exit(1);
   }
 }

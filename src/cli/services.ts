@@ -10,21 +10,34 @@ import { createEmbedder } from '../providers/embedders.js';
 import { Startup } from '../startup.js';
 import { connect, type Sql } from '../store/connect.js';
 import { migrate } from '../store/migrate.js';
-import { createChromaIndex } from '../vectors/chroma.js';
+import type { VectorIndex } from '../vectors/index.js';
+import { createPgvectorIndex } from '../vectors/pgvector.js';
 
 /** Where the database and the vector index are. */
 export interface ServiceUrls {
   databaseUrl: string;
-  chromaUrl: string;
+  /** The Chroma server; undefined keeps the vectors in the database itself (pgvector). */
+  chromaUrl?: string | undefined;
   /** Pool size (1 for the embedded database, which serves one session). */
-  poolSize?: number;
+  poolSize?: number | undefined;
 }
 
-/** The configured external services, or undefined when either must be embedded. */
-export function externalServiceUrls(config: Config): ServiceUrls | undefined {
-  if (config.databaseUrl === undefined || config.chroma.host === undefined) return undefined;
-  return { databaseUrl: config.databaseUrl, chromaUrl: chromaUrl(config.chroma.host, config.chroma.port) };
+/** Where the vectors are for this configuration: Chroma when CHROMA_HOST is set, else Postgres. */
+export function configuredChromaUrl(config: Config): string | undefined {
+  return config.chroma.host === undefined ? undefined : chromaUrl(config.chroma.host, config.chroma.port);
 }
+
+/** The configured external database, or undefined when it must be embedded. */
+export function externalServiceUrls(config: Config): ServiceUrls | undefined {
+  if (config.databaseUrl === undefined) return undefined;
+  return { databaseUrl: config.databaseUrl, chromaUrl: configuredChromaUrl(config) };
+}
+
+export type ServingServices = Services & {
+  /** True when the vector tables were made by this start (pgvector only). */
+  readonly vectorsCreated: boolean;
+  close(): Promise<void>;
+};
 
 /**
  * Connects to Postgres and the vector index, migrates, and checks the index's embedding space,
@@ -35,7 +48,7 @@ export async function createServices(
   urls: ServiceUrls,
   jobQueued?: () => void,
   startup: Startup = new Startup(config.startupTimeoutSeconds, taggedLogger('server')),
-): Promise<Services & { close(): Promise<void> }> {
+): Promise<ServingServices> {
   const sql: Sql = connect(urls.databaseUrl, {
     max: urls.poolSize ?? 10,
     applicationName: 'memory-serve',
@@ -43,13 +56,31 @@ export async function createServices(
   try {
     await startup.waitFor('postgres', 'Start PostgreSQL or fix EVENTS_DB_DSN.', () => migrate(sql));
     const embedder = createEmbedder(config);
-    const vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space });
-    await startup.waitFor('chroma', 'Start Chroma or fix CHROMA_HOST and CHROMA_PORT.', () => vectors.open());
+    let vectors: VectorIndex;
+    let created = () => false;
+    if (urls.chromaUrl !== undefined) {
+      // Imported only here: the embedded mode never loads the Chroma client.
+      const { createChromaIndex } = await import('../vectors/chroma.js');
+      vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space });
+    } else {
+      const index = createPgvectorIndex({
+        sql,
+        space: embedder.space,
+        description: urls.poolSize === 1 ? 'pgvector in the embedded PGlite' : 'pgvector in Postgres',
+      });
+      vectors = index;
+      created = () => index.created;
+    }
+    const index = vectors;
+    await (urls.chromaUrl !== undefined
+      ? startup.waitFor('chroma', 'Start Chroma or fix CHROMA_HOST and CHROMA_PORT.', () => index.open())
+      : index.open());
     return {
       config,
       sql,
       vectors,
       embedder,
+      vectorsCreated: created(),
       ...(jobQueued ? { jobQueued } : {}),
       close: () => sql.end({ timeout: 5 }),
     };

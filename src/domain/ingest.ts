@@ -12,7 +12,7 @@
 
 import { AppError, describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
-import { embeddingMetadata } from '../providers/embedder.js';
+import { type EmbeddingSpace, embeddingMetadata } from '../providers/embedder.js';
 import { type ChunkRow, chunkIdsOf } from '../store/chunks.js';
 import { findJob, type JobRow } from '../store/jobs.js';
 import {
@@ -107,6 +107,56 @@ function centroid(vectors: readonly number[][]): number[] {
   return sum.map((x) => x / norm);
 }
 
+/**
+ * The index records of one revision: the artifact record (its text, or for a chunked artifact
+ * its title or opening with the centroid of its chunk vectors) and one record per chunk. Used by
+ * ingest and by the rebuild of an index from Postgres, so both write the same records.
+ */
+export function artifactIndexRecords(
+  revision: NewRevision,
+  content: string,
+  chunkRows: readonly ChunkRow[],
+  embeddings: readonly number[][],
+  embeddingSpace: EmbeddingSpace,
+  ingestedAt: string,
+): { artifactRecord: VectorRecord; chunkRecords: VectorRecord[] } {
+  const isChunked = revision.is_chunked;
+  const artifactId = revision.artifact_id;
+  const base = baseMetadata(revision, ingestedAt);
+  const space = embeddingMetadata(embeddingSpace);
+  const artifactRecord: VectorRecord = {
+    id: artifactId,
+    embedding: isChunked ? centroid(embeddings) : embeddings[0]!,
+    // A chunked artifact's record carries its title (or opening) and points at its chunks.
+    document: isChunked ? (revision.title ?? content.slice(0, 500)) : content,
+    metadata: {
+      ...base,
+      ...space,
+      token_count: revision.token_count,
+      is_chunked: isChunked,
+      num_chunks: revision.chunk_count,
+    },
+  };
+  const chunkRecords: VectorRecord[] = isChunked
+    ? chunkRows.map((chunk, i) => ({
+        id: chunk.chunk_id,
+        embedding: embeddings[i]!,
+        document: chunk.text,
+        metadata: {
+          ...base,
+          ...space,
+          artifact_id: artifactId,
+          chunk_index: chunk.chunk_index,
+          start_char: chunk.start_char,
+          end_char: chunk.end_char,
+          token_count: chunk.token_count,
+          content_hash: chunk.content_hash,
+        },
+      }))
+    : [];
+  return { artifactRecord, chunkRecords };
+}
+
 export async function ingestArtifact(services: Services, input: IngestInput): Promise<IngestResult> {
   const { sql, vectors, embedder, config } = services;
   const contentHash = sha256Hex(input.content);
@@ -180,39 +230,14 @@ export async function ingestArtifact(services: Services, input: IngestInput): Pr
     chunkRows.map((chunk) => chunk.text),
     'document',
   );
-  const ingestedAt = new Date().toISOString();
-  const base = baseMetadata(revision, ingestedAt);
-  const space = embeddingMetadata(embedder.space);
-  const artifactRecord: VectorRecord = {
-    id: artifactId,
-    embedding: isChunked ? centroid(embeddings) : embeddings[0]!,
-    // A chunked artifact's record carries its title (or opening) and points at its chunks.
-    document: isChunked ? (input.title ?? input.content.slice(0, 500)) : input.content,
-    metadata: {
-      ...base,
-      ...space,
-      token_count: tokenCount,
-      is_chunked: isChunked,
-      num_chunks: revision.chunk_count,
-    },
-  };
-  const chunkRecords: VectorRecord[] = isChunked
-    ? chunkRows.map((chunk, i) => ({
-        id: chunk.chunk_id,
-        embedding: embeddings[i]!,
-        document: chunk.text,
-        metadata: {
-          ...base,
-          ...space,
-          artifact_id: artifactId,
-          chunk_index: chunk.chunk_index,
-          start_char: chunk.start_char,
-          end_char: chunk.end_char,
-          token_count: chunk.token_count,
-          content_hash: chunk.content_hash,
-        },
-      }))
-    : [];
+  const { artifactRecord, chunkRecords } = artifactIndexRecords(
+    revision,
+    input.content,
+    chunkRows,
+    embeddings,
+    embedder.space,
+    new Date().toISOString(),
+  );
 
   // 4. The index, remembering what to restore if Postgres then fails.
   let snapshot: StoredVector | undefined;

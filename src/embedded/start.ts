@@ -1,8 +1,11 @@
 /**
- * The embedded default: with no EVENTS_DB_DSN and no CHROMA_HOST, `memory serve` brings its own
- * Postgres (PGlite, served on a loopback port by its socket server, so postgres.js runs the same
- * code as against a real server) and its own Chroma (the server the `chromadb` package ships),
- * both with their data under MEMORY_DATA_DIR.
+ * The embedded default: with no EVENTS_DB_DSN, `memory serve` brings its own Postgres (PGlite,
+ * served on a loopback port by its socket server inside this process, so postgres.js runs the same
+ * code as against a real server), with its data under MEMORY_DATA_DIR. Without CHROMA_HOST the
+ * vectors live in that database too (pgvector), so the whole server is one process.
+ *
+ * Data folders from before kept their vectors in an embedded Chroma (`chroma/`); that folder is
+ * no longer read: the vectors are rebuilt from Postgres on the first start (cli/serve.ts).
  *
  * One data folder, one server: a lock file names the running process, and a second instance
  * refuses at once instead of corrupting data (PGlite is single-process).
@@ -10,17 +13,15 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
+import { AppError, describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
-import { type ChromaServer, startChromaServer } from './chroma-server.js';
 import { openPglite } from './pglite.js';
 import { isAlive, type RuntimeInfo, runtimeFile } from './runtime.js';
 
 const logger = taggedLogger('embedded');
 
 export interface EmbeddedServices {
-  databaseUrl: string | undefined;
-  chromaUrl: string | undefined;
+  databaseUrl: string;
   /** Records where the MCP endpoint listens, for `memory check` and for people. */
   announce(mcpUrl: string): void;
   stop(): Promise<void>;
@@ -64,8 +65,18 @@ function acquireLock(dir: string): () => void {
 
 export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
   const dir = config.dataDir;
-  mkdirSync(dir, { recursive: true });
-  const release = acquireLock(dir);
+  let release: () => void;
+  try {
+    mkdirSync(dir, { recursive: true });
+    release = acquireLock(dir);
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError(
+      'STARTUP_FAILED',
+      `cannot use the data folder ${dir} (${describeError(error)}): set MEMORY_DATA_DIR to a folder this user can write`,
+      { cause: error },
+    );
+  }
   const stops: Array<() => Promise<void>> = [];
   const info: RuntimeInfo = { pid: process.pid, startedAt: new Date().toISOString() };
   const writeRuntime = () => writeFileSync(runtimeFile(config), `${JSON.stringify(info, null, 2)}\n`);
@@ -77,29 +88,13 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
   };
 
   try {
-    const [database, chroma] = await Promise.all([
-      config.databaseUrl === undefined ? startEmbeddedPostgres(join(dir, 'pg')) : Promise.resolve(undefined),
-      config.chroma.host === undefined
-        ? startChromaServer({ path: join(dir, 'chroma'), logFile: join(dir, 'chroma.log') })
-        : Promise.resolve(undefined as ChromaServer | undefined),
-    ]);
-    if (database) {
-      stops.push(database.stop);
-      info.databaseUrl = database.url;
-    }
-    if (chroma) {
-      stops.push(() => chroma.stop());
-      info.chromaUrl = chroma.url;
-    }
+    const database = await startEmbeddedPostgres(join(dir, 'pg'));
+    stops.push(database.stop);
+    info.databaseUrl = database.url;
     writeRuntime();
-    logger.info('Embedded services started', {
-      data_dir: dir,
-      ...(database ? { postgres: 'PGlite' } : {}),
-      ...(chroma ? { chroma: chroma.url } : {}),
-    });
+    logger.info(`Data in ${dir}`, { data_dir: dir, postgres: 'PGlite', vectors: 'pgvector' });
     return {
-      databaseUrl: database?.url,
-      chromaUrl: chroma?.url,
+      databaseUrl: database.url,
       announce(mcpUrl) {
         info.mcpUrl = mcpUrl;
         writeRuntime();
@@ -112,7 +107,7 @@ export async function startEmbedded(config: Config): Promise<EmbeddedServices> {
   }
 }
 
-async function startEmbeddedPostgres(path: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startEmbeddedPostgres(path: string): Promise<{ url: string; stop(): Promise<void> }> {
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const db = await openPglite(path);
   // Our pool uses one connection (PGlite is one session: two connections would interleave their

@@ -9,10 +9,15 @@
 import type { IncomingMessage } from 'node:http';
 import { type Context, Hono } from 'hono';
 import type { Config } from '../config.js';
-import type { Services } from '../domain/services.js';
 import type { HealthReport } from '../health.js';
+import type { Sql } from '../store/connect.js';
 import { healthDetailsAllowed, hostAllowed, metricsProtected, monitoringAuthorized } from './exposure.js';
-import { createMcpDispatcher, type McpHooks, SUPPORTED_PROTOCOL_VERSIONS } from './mcp.js';
+import {
+  createMcpDispatcher,
+  type McpHooks,
+  type ServicesSource,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from './mcp.js';
 import { createMcpAuthenticator } from './oauth/bearer.js';
 import { createOAuthRoutes } from './oauth/routes.js';
 import type { Tool } from './tools/registry.js';
@@ -22,7 +27,11 @@ export const MAX_BODY_BYTES = 41 * 1024 * 1024;
 
 export interface AppDeps {
   config: Config;
-  services: Services;
+  /**
+   * The services, or their start still under way: MCP `initialize` and `tools/list` are answered
+   * without them, tool calls wait. OAuth needs them started (its routes read the database).
+   */
+  services: ServicesSource;
   tools: readonly Tool[];
   health(): Promise<HealthReport>;
   metrics?(): Promise<{ contentType: string; body: string }>;
@@ -141,8 +150,19 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
 
-  if (config.oauth) app.route('/', createOAuthRoutes({ oauth: config.oauth, sql: deps.services.sql }));
-  const authenticate = createMcpAuthenticator(config, deps.services.sql);
+  const services = deps.services;
+  if (config.oauth) {
+    if (!('sql' in services)) throw new Error('OAuth routes need the started services');
+    app.route('/', createOAuthRoutes({ oauth: config.oauth, sql: services.sql }));
+  }
+  let sql: Sql | Promise<Sql>;
+  if ('sql' in services) sql = services.sql;
+  else {
+    sql = Promise.resolve(services).then((started) => started.sql);
+    // A failed start is reported by tool calls and the log; this copy must not count as unhandled.
+    sql.catch(() => {});
+  }
+  const authenticate = createMcpAuthenticator(config, sql);
   const dispatcher = createMcpDispatcher(deps.services, deps.tools, deps.hooks);
   const handleMcp = async (c: Context): Promise<Response> => {
     const request = c.req.raw;

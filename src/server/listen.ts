@@ -1,110 +1,127 @@
-/** The HTTP listener: the Hono app with its health and metrics, on MCP_HOST:MCP_PORT. */
-import { type ServerType, serve as serveNode } from '@hono/node-server';
+/**
+ * The HTTP listener: the Hono app with its health and metrics, on MCP_HOST:MCP_PORT.
+ *
+ * The port is taken first, before any service starts: a port already in use is then reported at
+ * once, naming MCP_PORT, instead of after the database and index came up. Until the app is
+ * attached, requests wait for it (or are told the start failed).
+ */
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Config } from '../config.js';
 import type { Services } from '../domain/services.js';
-import { healthReport, queueStats, workerStaleAfterMs } from '../health.js';
+import { AppError, describeError } from '../errors.js';
+import { type HealthReport, healthReport, queueStats, workerStaleAfterMs } from '../health.js';
 import type { StartupStatus } from '../startup.js';
-import { healthDetailsAllowed } from './exposure.js';
 import { createApp } from './http.js';
+import type { ServicesSource } from './mcp.js';
 import { createMetrics } from './metrics.js';
 import { TOOLS } from './tools/index.js';
 
 type Fetch = (request: Request, env: unknown) => Response | Promise<Response>;
 
-/** A bound port whose request handler can be swapped: the starting answers, then the app. */
 export interface HttpListener {
-  url: string;
-  use(fetch: Fetch): void;
+  /** Base URL, e.g. http://127.0.0.1:3000 */
+  readonly url: string;
+  /** Serves the app over `services` (started, or still starting). */
+  attach(services: ServicesSource): void;
+  /** Answers every request with 503 and this reason (the start failed). */
+  fail(error: unknown): void;
   close(): Promise<void>;
 }
 
 /**
- * Binds MCP_HOST:MCP_PORT at once, answering with `fetch` until `use()` installs another
- * handler. The server binds before it waits for Postgres and the vector index, so that its
- * port is taken early and /health says what it is waiting for instead of refusing connections.
+ * Takes MCP_HOST:MCP_PORT or throws `PORT_IN_USE` naming MCP_PORT. `startup` says what the start
+ * is waiting for (Postgres, the vector index), which /health reports until it is done.
  */
-export async function openHttpListener(config: Config, fetch: Fetch): Promise<HttpListener> {
-  let current = fetch;
-  let server: ServerType | undefined;
+export async function bindHttpListener(config: Config, startup?: () => StartupStatus): Promise<HttpListener> {
+  let attached: (fetch: Fetch) => void = () => {};
+  let current: Promise<Fetch> = new Promise((resolveFetch) => {
+    attached = resolveFetch;
+  });
+  const server: ServerType = createAdaptorServer({
+    fetch: async (request: Request, env: unknown) => (await current)(request, env),
+  });
   const port = await new Promise<number>((resolvePort, reject) => {
-    server = serveNode(
-      { fetch: (request, env) => current(request, env), port: config.mcp.port, hostname: config.mcp.host },
-      (info) => resolvePort(info.port),
-    );
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE' || error.code === 'EACCES') {
+        reject(
+          new AppError(
+            'PORT_IN_USE',
+            `cannot listen on ${config.mcp.host}:${config.mcp.port} (${error.code === 'EADDRINUSE' ? 'the port is already in use' : 'permission denied'}): ` +
+              'stop the program using it, or set MCP_PORT to another port (MCP_PORT=0 picks a free one)',
+            { cause: error },
+          ),
+        );
+      } else reject(error);
+    });
+    server.listen(config.mcp.port, config.mcp.host, () => {
+      const address = server.address();
+      resolvePort(typeof address === 'object' && address !== null ? address.port : config.mcp.port);
+    });
   });
   const host = config.mcp.host.includes(':') ? `[${config.mcp.host}]` : config.mcp.host;
   return {
     url: `http://${host}:${port}`,
-    use(next) {
-      current = next;
+    attach(services) {
+      attached(createServingApp(config, services, startup).fetch);
+    },
+    fail(error) {
+      const body = JSON.stringify({ status: 'failed', error: describeError(error) });
+      const failed: Fetch = () =>
+        new Response(body, { status: 503, headers: { 'content-type': 'application/json' } });
+      current = Promise.resolve(failed);
+      attached(failed);
     },
     close: () =>
       new Promise<void>((resolveClose) => {
-        if (server === undefined) return resolveClose();
         server.close(() => resolveClose());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       }),
   };
 }
 
-/**
- * The answers while the server waits for its services: /health is 503 with status "waiting"
- * (what for, since when, until when), everything else 503 with Retry-After.
- */
-export function startingAnswers(config: Config, status: () => StartupStatus): Fetch {
-  return (request) => {
-    const now = status();
-    const path = new URL(request.url).pathname;
-    if (path === '/health') {
-      const detailed = healthDetailsAllowed(
-        {
-          authorization: request.headers.get('authorization') ?? undefined,
-          host: request.headers.get('host') ?? undefined,
-        },
-        config,
-      );
-      const details = {
-        waiting_for: now.waitingFor ?? 'start-up',
-        attempts: now.attempts,
-        waited_seconds: now.waitedSeconds,
-        gives_up_in_seconds: now.givesUpInSeconds,
-      };
-      return Response.json(detailed ? { status: 'waiting', ...details } : { status: 'waiting' }, {
-        status: 503,
-        headers: { 'retry-after': '5' },
-      });
-    }
-    return Response.json(
-      {
-        jsonrpc: '2.0',
-        error: { code: -32000, message: 'memory is starting (waiting for its services); retry shortly' },
-        id: null,
-      },
-      { status: 503, headers: { 'retry-after': '5' } },
-    );
-  };
-}
-
-/** Serves the app, on `listener` when one is already bound (else on a new one). */
-export async function startHttpServer(
-  config: Config,
-  services: Services,
-  listener?: HttpListener,
-): Promise<{ url: string; close(): Promise<void> }> {
+function createServingApp(config: Config, source: ServicesSource, startup?: () => StartupStatus) {
+  let started: Services | undefined = 'sql' in source ? source : undefined;
+  let failure: unknown;
+  Promise.resolve(source).then(
+    (services) => {
+      started = services;
+    },
+    (error: unknown) => {
+      failure = error;
+    },
+  );
   const metrics = createMetrics({
-    readStats: () => queueStats(services.sql, config),
+    readStats: async () => queueStats((await source).sql, config),
     workerStaleSeconds: workerStaleAfterMs(config) / 1000,
   });
-  const app = createApp({
+  return createApp({
     config,
-    services,
+    services: source,
     tools: TOOLS,
-    health: () => healthReport(services),
+    health: async (): Promise<HealthReport> => {
+      if (started !== undefined) return healthReport(started);
+      if (failure !== undefined) return { status: 'failed', error: describeError(failure) };
+      const waiting = startup?.();
+      if (waiting?.waitingFor === undefined) return { status: 'starting' };
+      return {
+        status: 'waiting',
+        waiting_for: waiting.waitingFor,
+        attempts: waiting.attempts,
+        waited_seconds: waiting.waitedSeconds,
+        gives_up_in_seconds: waiting.givesUpInSeconds,
+      };
+    },
     metrics: () => metrics.render(),
     hooks: metrics.hooks,
   });
-  const bound = listener ?? (await openHttpListener(config, app.fetch));
-  bound.use(app.fetch);
-  return { url: bound.url, close: bound.close };
+}
+
+/** Binds and serves at once (services already started). */
+export async function startHttpServer(
+  config: Config,
+  services: Services,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const listener = await bindHttpListener(config);
+  listener.attach(services);
+  return listener;
 }

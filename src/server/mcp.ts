@@ -19,7 +19,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import type { Services } from '../domain/services.js';
-import { AppError } from '../errors.js';
+import { AppError, describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
 import { parseToolInput, type Tool } from './tools/registry.js';
 
@@ -67,9 +67,16 @@ function errorResult(code: string, message: string, details?: Record<string, unk
   };
 }
 
+/**
+ * The services tools run against, or their start still under way: `initialize` and `tools/list`
+ * need none, so they are answered at once, and a tool call waits for the start (a failed start is
+ * its error).
+ */
+export type ServicesSource = Services | PromiseLike<Services>;
+
 /** Runs one tool call: validate, handle, and turn every failure into a readable tool error. */
 export async function callTool(
-  services: Services,
+  source: ServicesSource,
   tools: readonly Tool[],
   name: string,
   args: unknown,
@@ -82,6 +89,16 @@ export async function callTool(
   const started = performance.now();
   try {
     const input = parseToolInput(tool, args);
+    let services: Services;
+    try {
+      services = await source;
+    } catch (error) {
+      throw new AppError(
+        'STARTUP_FAILED',
+        `the memory server could not start, so no tool can run: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
     const output = await tool.handler(services, input);
     hooks.onToolCall?.(name, 'ok', (performance.now() - started) / 1000);
     return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
@@ -111,7 +128,11 @@ const INSTRUCTIONS =
   '(event_search).';
 
 /** An MCP server over the given services, for a long-lived transport (stdio). */
-export function createMcpServer(services: Services, tools: readonly Tool[], hooks: McpHooks = {}): Server {
+export function createMcpServer(
+  services: ServicesSource,
+  tools: readonly Tool[],
+  hooks: McpHooks = {},
+): Server {
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listTools(tools) as never }));
   server.setRequestHandler(CallToolRequestSchema, async (request) =>
@@ -188,7 +209,7 @@ function classify(
  * server: `initialize`, `ping`, `tools/list` and `tools/call`. Nothing is built per request: the
  * tool listing is serialised once, and calls go straight to the tool registry.
  */
-export function createMcpDispatcher(services: Services, tools: readonly Tool[], hooks: McpHooks = {}) {
+export function createMcpDispatcher(services: ServicesSource, tools: readonly Tool[], hooks: McpHooks = {}) {
   const toolsJson = JSON.stringify({ tools: listTools(tools) });
 
   async function answer(id: Id, method: string, params: unknown): Promise<string> {

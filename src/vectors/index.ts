@@ -42,7 +42,11 @@ export type FieldCondition =
   | { readonly $ne: Scalar }
   | { readonly $gte?: number; readonly $lte?: number };
 
-/** Every condition must hold; fields mapped to `undefined` are ignored. */
+/**
+ * Every condition must hold; fields mapped to `undefined` are ignored. Equality is exact (a
+ * number never equals a string); `$ne` also matches records without the field; a range matches
+ * numbers only.
+ */
 export type VectorFilter = Readonly<Record<string, FieldCondition | undefined>>;
 
 export interface VectorIndex {
@@ -52,6 +56,7 @@ export interface VectorIndex {
   heartbeat(): Promise<void>;
   /** Opens (creating when missing) every collection and verifies its embedding space. */
   open(): Promise<void>;
+  /** Writes records; an existing id gets the new vector and text, and its metadata merged with the new. */
   upsert(name: CollectionName, records: readonly VectorRecord[]): Promise<void>;
   get(
     name: CollectionName,

@@ -29,7 +29,11 @@ function bearerToken(header: string | undefined): string | undefined {
 }
 
 /** Undefined when /mcp is open (neither MCP_AUTH_TOKEN nor OAuth is configured). */
-export function createMcpAuthenticator(config: Config, sql: Sql): McpAuthenticator | undefined {
+/** `sql` may still be starting: only an OAuth access token needs it, and waits for it. */
+export function createMcpAuthenticator(
+  config: Config,
+  sql: Sql | PromiseLike<Sql>,
+): McpAuthenticator | undefined {
   const staticToken = config.mcp.authToken;
   const urls: OAuthUrls | undefined = config.oauth ? oauthUrls(config.oauth.issuer) : undefined;
   const owner = config.oauth ? ownerFingerprint(config.oauth.ownerSecret) : undefined;
@@ -54,7 +58,7 @@ export function createMcpAuthenticator(config: Config, sql: Sql): McpAuthenticat
     if (staticToken !== undefined && secretsEqual(token, staticToken)) return { ok: true, via: 'static' };
     // Only our own access tokens are looked up: anything else costs no query.
     if (urls !== undefined && token.startsWith(ACCESS_TOKEN_PREFIX)) {
-      const row = await findToken(sql, digest(token), 'access');
+      const row = await findToken(await sql, digest(token), 'access');
       if (row === undefined) return refuse(`Unauthorized: unknown access token; ${howTo}`, 'unknown token');
       if (row.resource !== urls.resource) {
         return refuse(
