@@ -114,6 +114,36 @@ export function buildProgram(): Command {
       await runWorkCommand(config, options);
     });
 
+  program
+    .command('reindex')
+    .description(
+      'rebuild the vector index from Postgres with the configured embedder, beside the live collections, then switch ' +
+        '(servers keep answering; a killed reindex resumes). --check compares the index with Postgres, --repair fixes it',
+    )
+    .addOption(
+      new Option('--only <kinds...>', 'only these kinds').choices(['memories', 'history', 'artifacts']),
+    )
+    .option(
+      '--check',
+      'count orphan vectors, rows without vectors and records of another embedding space; exit 1 if any',
+    )
+    .option('--repair', 'fix what --check finds without embedding everything again')
+    .action(
+      async (options: {
+        only?: Array<'memories' | 'history' | 'artifacts'>;
+        check?: boolean;
+        repair?: boolean;
+      }) => {
+        const config = configOrExit();
+        const { runReindexCommand } = await import('./reindex.js');
+        process.exitCode = await runReindexCommand(config, {
+          ...(options.only ? { only: options.only } : {}),
+          check: options.check === true,
+          repair: options.repair === true,
+        });
+      },
+    );
+
   const tokens = program
     .command('tokens')
     .description(

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
+import { maintainIndex } from '../domain/reindex/maintain.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
@@ -13,7 +14,7 @@ import { startHttpServer } from '../server/listen.js';
 import { announceAuthModes } from '../server/oauth/bearer.js';
 import { serveStdio } from '../server/stdio.js';
 import { startWorker, type Worker } from '../worker/worker.js';
-import { createServices, externalServiceUrls, type ServiceUrls } from './services.js';
+import { createServices, embedderFor, externalServiceUrls, type ServiceUrls } from './services.js';
 import { stopOnSignals } from './signals.js';
 
 const logger = taggedLogger('server');
@@ -55,6 +56,19 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
     let worker: Worker | undefined;
     const services = await createServices(config, endpoints, () => worker?.wake());
     cleanups.push(services.close);
+    const orphansRemoved: Record<string, number> = {};
+    const maintenance = maintainIndex(services, {
+      pollMs: config.index.pollMs,
+      sweepSeconds: config.index.sweepIntervalSeconds,
+      graceSeconds: config.index.graceSeconds,
+      embedderFor: (space) => embedderFor(config, space),
+      onSweep(result) {
+        for (const [collection, n] of Object.entries(result.removed)) {
+          orphansRemoved[collection] = (orphansRemoved[collection] ?? 0) + (n ?? 0);
+        }
+      },
+    });
+    cleanups.push(maintenance.stop);
     if (runWorker) {
       worker = startWorker({
         config,
@@ -74,7 +88,7 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
       return { url: 'stdio:', services, stop: cleanup };
     }
 
-    const http = await startHttpServer(config, services);
+    const http = await startHttpServer(config, services, { orphansRemoved: () => orphansRemoved });
     cleanups.push(http.close);
     embedded?.announce(`${http.url}`);
     logger.info(`MCP endpoint: ${http.url}/mcp/`, {

@@ -3,11 +3,19 @@
  * vector index, as the `Services` every domain function runs against.
  */
 import type { Config } from '../config.js';
+import { activeGenerations } from '../domain/reindex/rebuild.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
+import type { Embedder, EmbeddingSpace } from '../providers/embedder.js';
 import { createEmbedder } from '../providers/embedders.js';
+import {
+  createLocalEmbedder,
+  LOCAL_EMBEDDING_DIMENSIONS,
+  LOCAL_EMBEDDING_MODEL,
+} from '../providers/local-embedder.js';
 import { connect, type Sql } from '../store/connect.js';
 import { migrate } from '../store/migrate.js';
+import { listGenerations } from '../store/vector-generations.js';
 import { createChromaIndex } from '../vectors/chroma.js';
 
 /** Where the database and the vector index are. */
@@ -37,7 +45,9 @@ export async function createServices(
   try {
     await migrate(sql);
     const embedder = createEmbedder(config);
-    const vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space });
+    // The collections a reindex made active (generation 0, the plain names, before any).
+    const generations = activeGenerations(await listGenerations(sql));
+    const vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space, generations });
     await vectors.open();
     return {
       config,
@@ -51,4 +61,23 @@ export async function createServices(
     await sql.end({ timeout: 1 });
     throw error;
   }
+}
+
+/**
+ * An embedder of `space` built from this configuration, for a server following a reindex into
+ * another space: the local embedder, or the configured OpenAI-compatible endpoint with that model
+ * and size. Undefined when the configuration cannot embed in it.
+ */
+export function embedderFor(config: Config, space: EmbeddingSpace): Embedder | undefined {
+  if (space.provider === 'local') {
+    return space.model === LOCAL_EMBEDDING_MODEL && space.dimensions === LOCAL_EMBEDDING_DIMENSIONS
+      ? createLocalEmbedder()
+      : undefined;
+  }
+  if (config.openai.apiKey === undefined && config.openai.baseUrl === undefined) return undefined;
+  return createEmbedder({
+    ...config,
+    embeddingProvider: 'openai',
+    openai: { ...config.openai, embedModel: space.model, embedDims: space.dimensions },
+  });
 }

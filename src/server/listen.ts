@@ -10,8 +10,10 @@ import { TOOLS } from './tools/index.js';
 export async function startHttpServer(
   config: Config,
   services: Services,
+  figures: { orphansRemoved?: () => Readonly<Record<string, number>> } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const metrics = createMetrics({
+    ...figures,
     readStats: () => queueStats(services.sql, config),
     workerStaleSeconds: workerStaleAfterMs(config) / 1000,
   });
