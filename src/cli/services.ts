@@ -3,6 +3,7 @@
  * vector index, as the `Services` every domain function runs against.
  */
 import type { Config } from '../config.js';
+import { copyIndexOnlyRecords } from '../domain/index-copy.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
 import { createEmbedder } from '../providers/embedders.js';
@@ -39,6 +40,8 @@ export async function createServices(
     const embedder = createEmbedder(config);
     const vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space });
     await vectors.open();
+    // Stores written before sql/006 held memories and turns in the index alone.
+    await copyIndexOnlyRecords({ config, sql, vectors, embedder });
     return {
       config,
       sql,
