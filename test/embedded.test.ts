@@ -196,7 +196,7 @@ describe('zero setup: memory serve with no services at all', () => {
       // machine, more than the SDK's default 60 s request timeout with the suite's load on top.
       await client.connect(transport, { timeout: 2 * SLOW_MS });
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 17);
+      assert.equal(tools.length, 18);
       const ingest = await callTool(client, 'artifact_ingest', {
         artifact_type: 'note',
         source_system: 'manual',

@@ -3,6 +3,7 @@
  * vector index, as the `Services` every domain function runs against.
  */
 import type { Config } from '../config.js';
+import { copyIndexOnlyRecords } from '../domain/index-copy.js';
 import { activeGenerations } from '../domain/reindex/rebuild.js';
 import type { Services } from '../domain/services.js';
 import { chromaUrl } from '../embedded/runtime.js';
@@ -49,6 +50,8 @@ export async function createServices(
     const generations = activeGenerations(await listGenerations(sql));
     const vectors = createChromaIndex({ url: urls.chromaUrl, space: embedder.space, generations });
     await vectors.open();
+    // Stores written before sql/006 held memories and turns in the index alone.
+    await copyIndexOnlyRecords({ config, sql, vectors, embedder });
     return {
       config,
       sql,

@@ -1,10 +1,13 @@
 /**
  * What the vector index is rebuilt and checked from: latest revisions with their text and
- * chunks, read in keyset batches (by artifact_uid) so memory stays flat however large the store.
+ * chunks, memories and conversation turns, read in keyset batches so memory stays flat however
+ * large the store.
  */
 import type { ChunkRow } from './chunks.js';
 import type { Sql } from './connect.js';
+import type { MemoryRow } from './memories.js';
 import type { RevisionRow } from './revisions.js';
+import type { TurnRow } from './turns.js';
 
 export interface IndexableRevision {
   revision: RevisionRow;
@@ -89,4 +92,18 @@ export async function latestRevisionIdsByChunkId(
     join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
     where c.chunk_id = any(${chunkIds as string[]}) and r.is_latest and r.is_chunked`;
   return new Map(rows.map((row) => [row.chunk_id, row.revision_id]));
+}
+
+/** Up to `limit` memories with memory_id > `after`, in memory_id order (primary key). */
+export async function memoriesAfter(sql: Sql, after: string, limit: number): Promise<MemoryRow[]> {
+  return sql<MemoryRow[]>`
+    select memory_id, content, type, confidence, conversation_id, tags, metadata, ts
+    from memory where memory_id > ${after} order by memory_id limit ${limit}`;
+}
+
+/** Up to `limit` turns with turn_id > `after`, in turn_id order (conversation_turn_id_idx). */
+export async function turnsAfter(sql: Sql, after: string, limit: number): Promise<TurnRow[]> {
+  return sql<TurnRow[]>`
+    select turn_id, conversation_id, turn_index, role, speaker, content, ts
+    from conversation_turn where turn_id > ${after} order by turn_id limit ${limit}`;
 }

@@ -4,9 +4,8 @@
  * (orphans, missing records, records of another embedding space). `memory reindex`, its
  * `--check` and `--repair`, and the orphan sweep are the same few loops over these kinds.
  *
- * Artifacts are rebuilt from Postgres (latest revisions with their text and chunks). Memories
- * and conversation turns are still kept in the index alone, so their source is the collection
- * being replaced: their documents are embedded again in the new space.
+ * Every kind is rebuilt from Postgres: latest revisions with their text and chunks, memories,
+ * conversation turns.
  */
 import { type Embedder, type EmbeddingSpace, embeddingMetadata } from '../../providers/embedder.js';
 import type { Sql } from '../../store/connect.js';
@@ -16,10 +15,16 @@ import {
   latestRevisionIdsByChunkId,
   latestRevisionsAfter,
   latestRevisionsOf,
+  memoriesAfter,
+  turnsAfter,
 } from '../../store/index-sources.js';
+import { type MemoryRow, memoriesById } from '../../store/memories.js';
+import { type TurnRow, turnsById } from '../../store/turns.js';
 import { embeddableText } from '../../text/embeddable.js';
 import type { CollectionName, StoredVector, VectorIndex, VectorRecord } from '../../vectors/index.js';
 import { artifactVectorRecords } from '../artifact-records.js';
+import { turnVectorRecord } from '../history.js';
+import { memoryVectorRecord } from '../memories.js';
 
 export const KIND_NAMES = ['memories', 'history', 'artifacts'] as const;
 export type KindName = (typeof KIND_NAMES)[number];
@@ -217,81 +222,95 @@ export const artifactsKind: IndexKind = {
 };
 
 /**
- * A kind kept in the index alone (memories, conversation turns): rebuilt and repaired by
- * embedding each record's own document again. It has no orphans: there is no row to miss.
+ * A kind whose rows are one record each (memories, conversation turns): rebuilt and checked
+ * from its Postgres table, read in keyset order.
  */
-function indexOnlyKind(name: KindName, collection: CollectionName): IndexKind {
-  async function copy(
-    embedder: Embedder,
-    target: VectorIndex,
-    records: readonly StoredVector[],
-  ): Promise<void> {
-    if (records.length === 0) return;
+function rowKind<Row extends { content: string; ts: Date }>(spec: {
+  name: KindName;
+  collection: CollectionName;
+  after(sql: Sql, cursor: string, limit: number): Promise<Row[]>;
+  byId(sql: Sql, ids: readonly string[]): Promise<Row[]>;
+  id(row: Row): string;
+  record(row: Row, embedding: number[], space: EmbeddingSpace): VectorRecord;
+}): IndexKind {
+  const { collection } = spec;
+  async function write(embedder: Embedder, target: VectorIndex, rows: readonly Row[]): Promise<void> {
+    if (rows.length === 0) return;
     const vectors = await embedder.embed(
-      records.map((record) => embeddableText(record.document ?? '')),
+      rows.map((row) => embeddableText(row.content)),
       'document',
     );
     await target.upsert(
       collection,
-      records.map((record, i) => ({
-        id: record.id,
-        embedding: vectors[i]!,
-        document: record.document ?? '',
-        metadata: { ...record.metadata, ...embeddingMetadata(embedder.space) },
-      })),
+      rows.map((row, i) => spec.record(row, vectors[i]!, embedder.space)),
     );
   }
   return {
-    name,
+    name: spec.name,
     collections: [collection],
     async rebuildBatch(context, target, cursor, limit) {
-      const offset = cursor === '' ? 0 : Number(cursor);
-      const ids = await context.source.listIds(collection, { limit, offset });
-      if (ids.length === 0) return undefined;
-      await copy(context.embedder, target, await context.source.get(collection, { ids }));
-      return { cursor: String(offset + ids.length), items: ids.length };
+      const rows = await spec.after(context.sql, cursor, limit);
+      if (rows.length === 0) return undefined;
+      await write(context.embedder, target, rows);
+      return { cursor: spec.id(rows[rows.length - 1]!), items: rows.length };
     },
-    async check(context, index) {
+    async check(context, index, options = {}) {
       const finding: Finding = { collection, orphans: [], missing: [], otherSpace: [], scanned: 0 };
-      const comparing = index !== context.source;
       for await (const page of scan(index, collection)) {
         finding.scanned += page.length;
-        for (const record of page) if (!sameSpace(record, index.space)) finding.otherSpace.push(record.id);
-      }
-      // A new generation is compared with the live one it copies: what was written there since.
-      if (comparing) {
-        for await (const page of scan(context.source, collection)) {
-          const present = new Set(
-            (await index.get(collection, { ids: page.map((r) => r.id), includeDocuments: false })).map(
-              (r) => r.id,
-            ),
-          );
-          for (const record of page) if (!present.has(record.id)) finding.missing.push(record.id);
+        const rows = await spec.byId(
+          context.sql,
+          page.map((r) => r.id),
+        );
+        const known = new Set(rows.map(spec.id));
+        for (const record of page) {
+          if (!known.has(record.id)) {
+            if (writtenBefore(record, options.olderThan)) finding.orphans.push(record.id);
+          } else if (!sameSpace(record, index.space)) finding.otherSpace.push(record.id);
         }
+      }
+      if (options.orphansOnly) return [finding];
+      for (let cursor = ''; ; ) {
+        const rows = await spec.after(context.sql, cursor, PAGE);
+        if (rows.length === 0) break;
+        cursor = spec.id(rows[rows.length - 1]!);
+        const present = new Set(
+          (await index.get(collection, { ids: rows.map(spec.id), includeDocuments: false })).map((r) => r.id),
+        );
+        for (const row of rows) if (!present.has(spec.id(row))) finding.missing.push(spec.id(row));
       }
       return [finding];
     },
     async rewrite(context, index, keys) {
       let written = 0;
-      for (let start = 0; start < keys.length; start += PAGE) {
-        const ids = keys.slice(start, start + PAGE);
-        const fromSource = await context.source.get(collection, { ids });
-        const found = new Set(fromSource.map((r) => r.id));
-        // Records of another space in the index itself are re-embedded from their own document.
-        const own =
-          found.size === ids.length
-            ? []
-            : await index.get(collection, { ids: ids.filter((id) => !found.has(id)) });
-        await copy(context.embedder, index, [...fromSource, ...own]);
-        written += fromSource.length + own.length;
+      const unique = [...new Set(keys)];
+      for (let start = 0; start < unique.length; start += PAGE) {
+        const rows = await spec.byId(context.sql, unique.slice(start, start + PAGE));
+        await write(context.embedder, index, rows);
+        written += rows.length;
       }
       return written;
     },
   };
 }
 
-export const memoriesKind = indexOnlyKind('memories', 'memory');
-export const historyKind = indexOnlyKind('history', 'history');
+export const memoriesKind = rowKind<MemoryRow>({
+  name: 'memories',
+  collection: 'memory',
+  after: memoriesAfter,
+  byId: (sql, ids) => memoriesById(sql, ids),
+  id: (row) => row.memory_id,
+  record: memoryVectorRecord,
+});
+
+export const historyKind = rowKind<TurnRow>({
+  name: 'history',
+  collection: 'history',
+  after: turnsAfter,
+  byId: (sql, ids) => turnsById(sql, ids),
+  id: (row) => row.turn_id,
+  record: turnVectorRecord,
+});
 
 export const KINDS: Readonly<Record<KindName, IndexKind>> = {
   memories: memoriesKind,

@@ -13,7 +13,7 @@ import {
   withTryLock,
 } from '../../store/vector-generations.js';
 import { COLLECTIONS, type CollectionName, type Generations, type VectorIndex } from '../../vectors/index.js';
-import { artifactsKind } from './kinds.js';
+import { type Finding, KINDS } from './kinds.js';
 import { activeGenerations } from './rebuild.js';
 
 const logger = taggedLogger('index');
@@ -88,14 +88,12 @@ export async function sweepIndex(
   return withTryLock(services.sql, 'memory:index-sweep', async (sql) => {
     const result: SweepResult = { removed: {}, dropped: [] };
     const vectors = services.vectors;
-    const findings = await artifactsKind.check(
-      { sql, embedder: services.embedder, source: vectors },
-      vectors,
-      {
-        olderThan: new Date(Date.now() - graceSeconds * 1000),
-        orphansOnly: true,
-      },
-    );
+    const findings: Finding[] = [];
+    for (const kind of Object.values(KINDS)) {
+      const context = { sql, embedder: services.embedder, source: vectors };
+      const options = { olderThan: new Date(Date.now() - graceSeconds * 1000), orphansOnly: true };
+      findings.push(...(await kind.check(context, vectors, options)));
+    }
     for (const finding of findings) {
       if (finding.orphans.length === 0) continue;
       await vectors.delete(finding.collection, { ids: finding.orphans });
