@@ -144,6 +144,36 @@ export function buildProgram(): Command {
       },
     );
 
+  program
+    .command('export')
+    .description(
+      'write every memory, conversation turn, artifact revision (with its text), event (with evidence) and job state ' +
+        'as JSON Lines, streamed; to stdout unless --out',
+    )
+    .option('--out <file>', 'write to this file (created when complete)')
+    .action(async (options: { out?: string }) => {
+      const config = configOrExit();
+      const { runExportCommand } = await import('./transfer.js');
+      process.exitCode = await runExportCommand(
+        config,
+        options.out !== undefined ? { out: options.out } : {},
+      );
+    });
+
+  program
+    .command('import')
+    .description(
+      'import a memory export: every line is validated first (nothing is written if one is bad), records already ' +
+        'stored are kept (importing twice = once), embeddings are computed again',
+    )
+    .argument('<file>', 'a file written by memory export')
+    .option('--dry-run', 'validate and count, write nothing')
+    .action(async (file: string, options: { dryRun?: boolean }) => {
+      const config = configOrExit();
+      const { runImportCommand } = await import('./transfer.js');
+      process.exitCode = await runImportCommand(config, { file, dryRun: options.dryRun === true });
+    });
+
   const tokens = program
     .command('tokens')
     .description(
