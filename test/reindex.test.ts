@@ -162,6 +162,88 @@ describe('memory reindex', () => {
   });
 });
 
+describe('a killed reindex', () => {
+  let fake: FakeOpenAI;
+  let t: TestServer;
+
+  before(async () => {
+    fake = await startFakeOpenAI();
+    t = await startTestServer({
+      OPENAI_API_KEY: 'sk-test',
+      OPENAI_BASE_URL: fake.url,
+      OPENAI_EMBED_MODEL: 'text-embedding-3-small',
+      OPENAI_EMBED_DIMS: '32',
+      INDEX_POLL_MS: '100',
+    });
+  });
+  after(async () => {
+    fake?.reset();
+    await t?.stop();
+    await fake?.close();
+  });
+
+  test('resumes after its last saved batch', async () => {
+    const topics = ['tea', 'cycling', 'rust', 'jazz', 'gardening', 'chess'];
+    for (const topic of topics) {
+      await t.call('memory_store', {
+        content: `The user enjoys ${topic}`,
+        type: 'preference',
+        confidence: 0.8,
+      });
+    }
+    const base = { ...env(t.db, t.chroma, fake, 32), LOG_LEVEL: 'ERROR' };
+    const before = fake.count('embeddings');
+    // The first batch is embedded, the second hangs: the reindex is killed there.
+    fake.queue('embeddings', { kind: 'delay', ms: 0 }, { kind: 'hang' });
+    const child = spawn(process.execPath, [BIN, 'reindex', '--only', 'memories', '--batch-size', '2'], {
+      cwd: tmpdir(),
+      env: { PATH: process.env.PATH ?? '', ...base },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    try {
+      await eventually(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`reindex exited early:\n${output}`);
+          return fake.count('embeddings') >= before + 2 && /"items":2/.test(output) ? true : undefined;
+        },
+        SLOW_MS,
+        'the first batch and the hung second one',
+      );
+      child.kill('SIGKILL');
+      await exitOf(child);
+    } finally {
+      await stopChild(child, 'SIGKILL');
+      fake.reset();
+    }
+    const atRestart = fake.count('embeddings');
+    const run = await runCli(['reindex', '--only', 'memories', '--batch-size', '2'], base);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const summary = json(run.stdout) as { kinds: Array<{ kind: string; items: number; resumed: boolean }> };
+    assert.deepEqual(
+      summary.kinds.map(({ kind, items, resumed }) => ({ kind, items, resumed })),
+      [{ kind: 'memories', items: 6, resumed: true }],
+    );
+    // Only the two batches left were embedded again.
+    assert.equal(fake.count('embeddings') - atRestart, 2);
+    await eventually(
+      async () => ((t.server.services.vectors.generations.memory ?? 0) > 0 ? true : undefined),
+      SLOW_MS,
+      'the server to follow the switch',
+    );
+    const found = await t.call('memory_search', { query: 'jazz', limit: 1 });
+    assert.equal((found.data.memories as Array<{ content: string }>)[0]?.content, 'The user enjoys jazz');
+    const check = await runCli(['reindex', '--check'], base);
+    assert.equal(check.code, 0, check.stdout);
+  });
+});
+
 describe('a server killed mid-ingest, then reindex --check and --repair', () => {
   let db: TestDatabase;
   let chroma: TestChroma;

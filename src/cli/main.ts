@@ -128,11 +128,18 @@ export function buildProgram(): Command {
       'count orphan vectors, rows without vectors and records of another embedding space; exit 1 if any',
     )
     .option('--repair', 'fix what --check finds without embedding everything again')
+    .option(
+      '--batch-size <n>',
+      'source items embedded per batch (and per saved resume point)',
+      positiveInt,
+      64,
+    )
     .action(
       async (options: {
         only?: Array<'memories' | 'history' | 'artifacts'>;
         check?: boolean;
         repair?: boolean;
+        batchSize: number;
       }) => {
         const config = configOrExit();
         const { runReindexCommand } = await import('./reindex.js');
@@ -140,6 +147,7 @@ export function buildProgram(): Command {
           ...(options.only ? { only: options.only } : {}),
           check: options.check === true,
           repair: options.repair === true,
+          batchSize: options.batchSize,
         });
       },
     );

@@ -20,6 +20,7 @@ export interface ReindexOptions {
   only?: KindName[];
   check: boolean;
   repair: boolean;
+  batchSize?: number;
   /** Where progress goes (stderr); a TTY gets a bar, anything else JSON lines on stdout. */
   tty?: boolean;
 }
@@ -111,6 +112,7 @@ export async function runReindexCommand(config: Config, options: ReindexOptions)
       {
         ...(options.only ? { only: options.only } : {}),
         pollMs: config.index.pollMs,
+        ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
         onProgress: progressWriter(tty),
       },
     );
