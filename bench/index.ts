@@ -13,6 +13,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
+  ['reindex.js', []], // memory import, reindex and export at 10k artifacts + memories + turns
 ];
 
 const quick = process.argv.includes('--quick');

@@ -5,7 +5,8 @@
  * - Every line is validated first (a pass over the whole file); one bad line, and nothing is
  *   written: the error names the line and the field.
  * - Each record is written on its own: a revision with its text and chunks in one transaction, an
- *   event with its evidence in one, a batch of memories or turns in one statement. Records already
+ *   event with its evidence in one, a batch of memories or turns in one statement. Vectors are
+ *   computed and written a batch of records at a time. Records already
  *   stored (same id) are left as they are, so importing twice is importing once.
  * - Embeddings are computed again with the configured embedder and written to the index after
  *   the record's rows; if the index write fails, the rows are removed again. Should the process
@@ -30,7 +31,7 @@ import {
 } from '../../store/transfer.js';
 import type { TurnRow } from '../../store/turns.js';
 import { embeddableText } from '../../text/embeddable.js';
-import type { VectorIndex } from '../../vectors/index.js';
+import type { VectorIndex, VectorRecord } from '../../vectors/index.js';
 import { artifactVectorRecords } from '../artifact-records.js';
 import { turnVectorRecord } from '../history.js';
 import { memoryVectorRecord } from '../memories.js';
@@ -91,11 +92,14 @@ export async function importFile(
 
   let memories: MemoryRow[] = [];
   let turns: TurnRow[] = [];
+  let revisions: ExportedRevision[] = [];
   const flush = async () => {
     report.written.memory += await writeMemories(deps, memories);
     report.written.turn += await writeTurns(deps, turns);
+    report.written.revision += await writeRevisions(deps, revisions);
     memories = [];
     turns = [];
+    revisions = [];
     options.onProgress?.(report);
   };
   let seen = 0;
@@ -112,11 +116,23 @@ export async function importFile(
       if (turns.length >= BATCH) await flush();
       continue;
     }
-    if (memories.length > 0 || turns.length > 0) await flush();
     if (record.type === 'revision') {
       const { type: _type, ...revision } = record.value;
-      if (await writeRevision(deps, revision)) report.written.revision++;
-    } else if (record.type === 'event') {
+      revisions.push(revision);
+      // A revision of an artifact already in the batch waits for the next one: each batch
+      // indexes at most one latest revision per artifact.
+      if (
+        revisions.length >= BATCH ||
+        revisions.some((r) => r !== revision && r.artifact_uid === revision.artifact_uid)
+      ) {
+        revisions.pop();
+        await flush();
+        revisions.push(revision);
+      }
+      continue;
+    }
+    if (memories.length > 0 || turns.length > 0 || revisions.length > 0) await flush();
+    if (record.type === 'event') {
       const { type: _type, ...event } = record.value;
       if (await importEvent(deps.sql, event)) report.written.event++;
     } else {
@@ -169,35 +185,61 @@ async function writeTurns(deps: ImportDeps, rows: readonly TurnRow[]): Promise<n
   return fresh.length;
 }
 
-async function writeRevision(deps: ImportDeps, revision: ExportedRevision): Promise<boolean> {
-  const text = (chunk: { start_char: number; end_char: number }) =>
-    revision.content.slice(chunk.start_char, chunk.end_char);
-  const { inserted, previousLatest } = await importRevision(deps.sql, revision, text);
-  if (!inserted || !revision.is_latest) return inserted;
+/**
+ * Revisions one transaction each (importRevision), then the latest ones embedded and indexed
+ * together: one embedding call and one index write per batch instead of per revision. If the
+ * index write fails, every revision of the batch inserted here is removed again.
+ */
+async function writeRevisions(deps: ImportDeps, revisions: readonly ExportedRevision[]): Promise<number> {
+  const inserted: Array<{ revision: ExportedRevision; previousLatest: string | undefined }> = [];
   try {
-    const chunks = revision.chunks.map((chunk) => ({ ...chunk, text: text(chunk) }));
+    for (const revision of revisions) {
+      const text = (chunk: { start_char: number; end_char: number }) =>
+        revision.content.slice(chunk.start_char, chunk.end_char);
+      const result = await importRevision(deps.sql, revision, text);
+      if (result.inserted) inserted.push({ revision, previousLatest: result.previousLatest });
+    }
+    const latest = inserted.filter(({ revision }) => revision.is_latest);
+    const pieces = latest.map(({ revision }) =>
+      revision.chunks.map((chunk) => ({
+        ...chunk,
+        text: revision.content.slice(chunk.start_char, chunk.end_char),
+      })),
+    );
     const embeddings = await deps.embedder.embed(
-      chunks.map((chunk) => chunk.text),
+      pieces.flat().map((chunk) => chunk.text),
       'document',
     );
-    const { artifactRecord, chunkRecords } = artifactVectorRecords({
-      revision,
-      content: revision.content,
-      chunks,
-      embeddings,
-      space: deps.embedder.space,
-      ingestedAt: revision.ingested_at,
+    const artifacts: VectorRecord[] = [];
+    const chunkRecords: VectorRecord[] = [];
+    let at = 0;
+    latest.forEach(({ revision }, i) => {
+      const chunks = pieces[i]!;
+      const records = artifactVectorRecords({
+        revision,
+        content: revision.content,
+        chunks,
+        embeddings: embeddings.slice(at, at + chunks.length),
+        space: deps.embedder.space,
+        ingestedAt: revision.ingested_at,
+      });
+      at += chunks.length;
+      artifacts.push(records.artifactRecord);
+      chunkRecords.push(...records.chunkRecords);
     });
     await deps.vectors.upsert('artifact_chunks', chunkRecords);
-    await deps.vectors.upsert('artifacts', [artifactRecord]);
-    if (previousLatest !== undefined) {
+    await deps.vectors.upsert('artifacts', artifacts);
+    for (const { revision, previousLatest } of latest) {
+      if (previousLatest === undefined) continue;
       await deps.vectors.delete('artifact_chunks', {
         filter: { artifact_id: revision.artifact_id, revision_id: { $ne: revision.revision_id } },
       });
     }
   } catch (error) {
-    await undoImportedRevision(deps.sql, revision, previousLatest);
+    for (const { revision, previousLatest } of inserted.reverse()) {
+      await undoImportedRevision(deps.sql, revision, previousLatest);
+    }
     throw error;
   }
-  return true;
+  return inserted.length;
 }
