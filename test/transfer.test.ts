@@ -212,6 +212,35 @@ describe('memory export and memory import', () => {
     }
   });
 
+  test('embedded mode: import, reindex, check and export against the data folder', async () => {
+    const first = join(dir, 'first.jsonl');
+    const folder = mkdtempSync(join(tmpdir(), 'memory-embedded-transfer-'));
+    try {
+      const embedded = {
+        MEMORY_DATA_DIR: join(folder, '.memory'),
+        OPENAI_API_KEY: 'sk-test',
+        OPENAI_BASE_URL: fake.url,
+        OPENAI_EMBED_MODEL: 'text-embedding-3-small',
+        OPENAI_EMBED_DIMS: '32',
+        OPENAI_MAX_RETRIES: '0',
+        LOG_LEVEL: 'ERROR',
+        INDEX_POLL_MS: '100',
+      };
+      const imported = await runCli(['import', first], embedded, folder, 3 * SLOW_MS);
+      assert.equal(imported.code, 0, imported.stderr);
+      const reindexed = await runCli(['reindex'], embedded, folder, 3 * SLOW_MS);
+      assert.equal(reindexed.code, 0, reindexed.stderr + reindexed.stdout);
+      const check = await runCli(['reindex', '--check'], embedded, folder, 3 * SLOW_MS);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const again = join(dir, 'embedded.jsonl');
+      const exported = await runCli(['export', '--out', again], embedded, folder, 3 * SLOW_MS);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.deepEqual(body(again), body(first));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test('a truncated or corrupted line: an error naming it, and nothing written', async () => {
     const first = join(dir, 'first.jsonl');
     const lines = readFileSync(first, 'utf8').trimEnd().split('\n');
