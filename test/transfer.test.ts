@@ -40,13 +40,18 @@ function body(file: string): string[] {
   return [JSON.stringify({ ...header, exported_at: undefined }), ...lines.slice(1)];
 }
 
+/**
+ * What the tools answer. The queries were chosen so that no two stored texts are at the same
+ * distance from them under the test embedder (32 hashed dimensions): between exact ties the
+ * index answers in insertion order, which an import does not keep.
+ */
 async function answers(t: TestServer): Promise<unknown[]> {
   const hybrid = await t.call('hybrid_search', {
-    query: 'Atlas launch rollout',
+    query: 'Atlas beta launch checklist',
     limit: 5,
     include_memory: true,
   });
-  const memories = await t.call('memory_search', { query: 'dark mode', limit: 3 });
+  const memories = await t.call('memory_search', { query: 'prefers dark mode in the editor', limit: 3 });
   const list = await t.call('memory_list', { limit: 10 });
   const history = await t.call('history_get', { conversation_id: 'conv-1', limit: 10 });
   // Every matching event (fewer than 100), so ties at the cut cannot pick different ones.
