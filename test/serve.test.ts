@@ -833,7 +833,7 @@ describe('the openai embedder through the real client', () => {
         (error: Error) =>
           /EMBEDDING_SPACE_MISMATCH|cannot be mixed/.test(
             `${(error as { code?: string }).code} ${error.message}`,
-          ) && /re-embed/.test(error.message),
+          ) && /memory reindex/.test(error.message),
       );
     } finally {
       await first.stop();
