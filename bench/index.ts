@@ -16,6 +16,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
   ['load.js', []], // 50 concurrent MCP clients, mixed tools, next to one client
   ['chaos.js', []], // 10k ingests and jobs through kill -9, terminated connections, Chroma outages
+  ['reindex.js', []], // memory import, reindex and export at 10k artifacts + memories + turns
 ];
 
 const quick = process.argv.includes('--quick');

@@ -62,6 +62,9 @@ export const CONFIG_VARIABLES = [
   'CHUNK_TARGET_TOKENS',
   'CHUNK_OVERLAP_TOKENS',
   'RRF_CONSTANT',
+  'INDEX_POLL_MS',
+  'ORPHAN_SWEEP_INTERVAL_SECONDS',
+  'ORPHAN_GRACE_SECONDS',
   'MEMORY_DATA_DIR',
 ] as const;
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
@@ -123,6 +126,15 @@ export interface Config {
   readonly dataDir: string;
   /** How long `memory serve` and `memory work` wait for Postgres and the vector index at start. */
   readonly startupTimeoutSeconds: number;
+  /** The vector index's generations (`memory reindex`) and the orphan sweep. */
+  readonly index: {
+    /** How often a server re-reads which collections are active (it follows a switch within two). */
+    readonly pollMs: number;
+    /** How often a server sweeps orphan vectors and retired collections; 0 turns the sweep off. */
+    readonly sweepIntervalSeconds: number;
+    /** How old an orphan vector (or a retired collection) must be before the sweep removes it. */
+    readonly graceSeconds: number;
+  };
 }
 
 export interface OAuthConfig {
@@ -354,6 +366,11 @@ export function loadConfig(env: Env = withDotEnv(process.env)): Config {
     rrfConstant: integer(env, 'RRF_CONSTANT', 60, 1, 10_000),
     dataDir: dataDirectory(env),
     startupTimeoutSeconds: integer(env, 'STARTUP_TIMEOUT_SECONDS', 300, 0, 86_400),
+    index: {
+      pollMs: integer(env, 'INDEX_POLL_MS', 2000, 50, 600_000),
+      sweepIntervalSeconds: integer(env, 'ORPHAN_SWEEP_INTERVAL_SECONDS', 300, 0, 86_400),
+      graceSeconds: integer(env, 'ORPHAN_GRACE_SECONDS', 600, 0, 604_800),
+    },
   };
   return deepFreeze(config);
 }

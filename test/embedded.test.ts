@@ -258,7 +258,7 @@ describe('zero setup: memory serve with no services at all', () => {
       // `initialize` is answered before the embedded database starts; tool calls wait for it.
       await client.connect(transport, { timeout: 2 * SLOW_MS });
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 17);
+      assert.equal(tools.length, 18);
       const ingest = await callTool(client, 'artifact_ingest', {
         artifact_type: 'note',
         source_system: 'manual',

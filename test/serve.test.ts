@@ -11,6 +11,7 @@ const TOOL_NAMES = [
   'memory_delete',
   'history_append',
   'history_get',
+  'history_search',
   'artifact_ingest',
   'artifact_search',
   'artifact_get',
@@ -44,7 +45,7 @@ describe('memory serve over MCP Streamable HTTP', () => {
   });
   after(() => t.stop());
 
-  test('tools/list returns the 17 tools with JSON input schemas and annotations', async () => {
+  test('tools/list returns the 18 tools with JSON input schemas and annotations', async () => {
     const { tools } = await t.client.listTools();
     assert.deepEqual(
       tools.map((tool) => tool.name),
@@ -832,7 +833,7 @@ describe('the openai embedder through the real client', () => {
         (error: Error) =>
           /EMBEDDING_SPACE_MISMATCH|cannot be mixed/.test(
             `${(error as { code?: string }).code} ${error.message}`,
-          ) && /re-embed/.test(error.message),
+          ) && /memory reindex/.test(error.message),
       );
     } finally {
       await first.stop();

@@ -114,6 +114,74 @@ export function buildProgram(): Command {
       await runWorkCommand(config, options);
     });
 
+  program
+    .command('reindex')
+    .description(
+      'rebuild the vector index from Postgres with the configured embedder, beside the live collections, then switch ' +
+        '(servers keep answering; a killed reindex resumes). --check compares the index with Postgres, --repair fixes it',
+    )
+    .addOption(
+      new Option('--only <kinds...>', 'only these kinds').choices(['memories', 'history', 'artifacts']),
+    )
+    .option(
+      '--check',
+      'count orphan vectors, rows without vectors and records of another embedding space; exit 1 if any',
+    )
+    .option('--repair', 'fix what --check finds without embedding everything again')
+    .option(
+      '--batch-size <n>',
+      'source items embedded per batch (and per saved resume point)',
+      positiveInt,
+      64,
+    )
+    .action(
+      async (options: {
+        only?: Array<'memories' | 'history' | 'artifacts'>;
+        check?: boolean;
+        repair?: boolean;
+        batchSize: number;
+      }) => {
+        const config = configOrExit();
+        const { runReindexCommand } = await import('./reindex.js');
+        process.exitCode = await runReindexCommand(config, {
+          ...(options.only ? { only: options.only } : {}),
+          check: options.check === true,
+          repair: options.repair === true,
+          batchSize: options.batchSize,
+        });
+      },
+    );
+
+  program
+    .command('export')
+    .description(
+      'write every memory, conversation turn, artifact revision (with its text), event (with evidence) and job state ' +
+        'as JSON Lines, streamed; to stdout unless --out',
+    )
+    .option('--out <file>', 'write to this file (created when complete)')
+    .action(async (options: { out?: string }) => {
+      const config = configOrExit();
+      const { runExportCommand } = await import('./transfer.js');
+      process.exitCode = await runExportCommand(
+        config,
+        options.out !== undefined ? { out: options.out } : {},
+      );
+    });
+
+  program
+    .command('import')
+    .description(
+      'import a memory export: every line is validated first (nothing is written if one is bad), records already ' +
+        'stored are kept (importing twice = once), embeddings are computed again',
+    )
+    .argument('<file>', 'a file written by memory export')
+    .option('--dry-run', 'validate and count, write nothing')
+    .action(async (file: string, options: { dryRun?: boolean }) => {
+      const config = configOrExit();
+      const { runImportCommand } = await import('./transfer.js');
+      process.exitCode = await runImportCommand(config, { file, dryRun: options.dryRun === true });
+    });
+
   const tokens = program
     .command('tokens')
     .description(

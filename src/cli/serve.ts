@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, redactUrl } from '../config.js';
 import { createExtractor } from '../domain/extraction/extractors.js';
 import { rebuildArtifactVectors } from '../domain/rebuild-vectors.js';
+import { maintainIndex } from '../domain/reindex/maintain.js';
 import type { Services } from '../domain/services.js';
 import { type EmbeddedServices, startEmbedded } from '../embedded/start.js';
 import { describeError } from '../errors.js';
@@ -27,6 +28,7 @@ import { startWorker, type Worker } from '../worker/worker.js';
 import {
   configuredChromaUrl,
   createServices,
+  embedderFor,
   externalServiceUrls,
   type ServiceUrls,
   type ServingServices,
@@ -65,6 +67,7 @@ async function startServices(
   options: ServeOptions,
   stops: Array<() => Promise<void>>,
   startup: Startup,
+  orphansRemoved: Record<string, number>,
 ): Promise<Started> {
   let endpoints = options.endpoints ?? externalServiceUrls(config);
   let embedded: EmbeddedServices | undefined;
@@ -77,6 +80,19 @@ async function startServices(
   let worker: Worker | undefined;
   const services = await createServices(config, endpoints, () => worker?.wake(), startup);
   stops.push(services.close);
+  // Follows a `memory reindex` switch and sweeps orphan vectors (counted for /metrics).
+  const maintenance = maintainIndex(services, {
+    pollMs: config.index.pollMs,
+    sweepSeconds: config.index.sweepIntervalSeconds,
+    graceSeconds: config.index.graceSeconds,
+    embedderFor: (space) => embedderFor(config, space),
+    onSweep(result) {
+      for (const [collection, n] of Object.entries(result.removed)) {
+        orphansRemoved[collection] = (orphansRemoved[collection] ?? 0) + (n ?? 0);
+      }
+    },
+  });
+  stops.push(maintenance.stop);
   if (runWorker) {
     worker = startWorker({
       config,
@@ -160,8 +176,13 @@ export async function runServe(config: Config, options: ServeOptions = {}): Prom
   try {
     // While Postgres or the vector index is awaited, /health says what for.
     const startup = new Startup(config.startupTimeoutSeconds, logger);
-    if (!options.stdio) listener = await bindHttpListener(config, () => startup.status());
-    const starting = startServices(config, options, stops, startup);
+    const orphansRemoved: Record<string, number> = {};
+    if (!options.stdio) {
+      listener = await bindHttpListener(config, () => startup.status(), {
+        orphansRemoved: () => orphansRemoved,
+      });
+    }
+    const starting = startServices(config, options, stops, startup, orphansRemoved);
     const services = starting.then((started) => started.services);
     // Tool calls read a failed start from `services`; it is reported below, not as unhandled.
     services.catch(() => {});

@@ -12,7 +12,6 @@
 
 import { AppError, describeError } from '../errors.js';
 import { taggedLogger } from '../log.js';
-import { type EmbeddingSpace, embeddingMetadata } from '../providers/embedder.js';
 import { type ChunkRow, chunkIdsOf } from '../store/chunks.js';
 import { findJob, type JobRow } from '../store/jobs.js';
 import {
@@ -23,7 +22,8 @@ import {
   writeRevision,
 } from '../store/revisions.js';
 import { chunkText } from '../text/chunking.js';
-import type { StoredVector, VectorMetadata, VectorRecord } from '../vectors/index.js';
+import type { StoredVector, VectorRecord } from '../vectors/index.js';
+import { artifactVectorRecords } from './artifact-records.js';
 import { artifactIdOf, artifactUidOf, chunkIdOf, revisionIdOf, sha256Hex } from './ids.js';
 import type { Services } from './services.js';
 
@@ -70,91 +70,6 @@ function unchanged(revision: RevisionRow, job: JobRow | undefined, storedIds: st
     job_id: job?.job_id ?? null,
     job_status: job?.status ?? null,
   };
-}
-
-/** Index metadata shared by the artifact record and its chunks (scalars only). */
-function baseMetadata(revision: NewRevision, ingestedAt: string): VectorMetadata {
-  const metadata: VectorMetadata = {
-    artifact_uid: revision.artifact_uid,
-    revision_id: revision.revision_id,
-    artifact_type: revision.artifact_type,
-    source_system: revision.source_system,
-    sensitivity: revision.sensitivity,
-    visibility_scope: revision.visibility_scope,
-    retention_policy: revision.retention_policy,
-    content_hash: revision.content_hash,
-    ingested_at: ingestedAt,
-  };
-  if (revision.source_id !== null) metadata.source_id = revision.source_id;
-  if (revision.source_url !== null) metadata.source_url = revision.source_url;
-  if (revision.title !== null) metadata.title = revision.title;
-  if (revision.author !== null) metadata.author = revision.author;
-  if (revision.participants.length > 0) metadata.participants = revision.participants.join(', ');
-  if (revision.source_ts !== null) {
-    metadata.ts = revision.source_ts.toISOString();
-    // Ranges compare numbers only: the epoch seconds serve time-range filters.
-    metadata.ts_epoch = Math.floor(revision.source_ts.getTime() / 1000);
-  }
-  return metadata;
-}
-
-/** Mean of unit vectors, normalised: the artifact-level vector of a chunked artifact. */
-function centroid(vectors: readonly number[][]): number[] {
-  const dims = vectors[0]?.length ?? 0;
-  const sum: number[] = Array.from({ length: dims }, () => 0);
-  for (const vector of vectors) for (let i = 0; i < dims; i++) sum[i] = (sum[i] ?? 0) + (vector[i] ?? 0);
-  const norm = Math.hypot(...sum) || 1;
-  return sum.map((x) => x / norm);
-}
-
-/**
- * The index records of one revision: the artifact record (its text, or for a chunked artifact
- * its title or opening with the centroid of its chunk vectors) and one record per chunk. Used by
- * ingest and by the rebuild of an index from Postgres, so both write the same records.
- */
-export function artifactIndexRecords(
-  revision: NewRevision,
-  content: string,
-  chunkRows: readonly ChunkRow[],
-  embeddings: readonly number[][],
-  embeddingSpace: EmbeddingSpace,
-  ingestedAt: string,
-): { artifactRecord: VectorRecord; chunkRecords: VectorRecord[] } {
-  const isChunked = revision.is_chunked;
-  const artifactId = revision.artifact_id;
-  const base = baseMetadata(revision, ingestedAt);
-  const space = embeddingMetadata(embeddingSpace);
-  const artifactRecord: VectorRecord = {
-    id: artifactId,
-    embedding: isChunked ? centroid(embeddings) : embeddings[0]!,
-    // A chunked artifact's record carries its title (or opening) and points at its chunks.
-    document: isChunked ? (revision.title ?? content.slice(0, 500)) : content,
-    metadata: {
-      ...base,
-      ...space,
-      token_count: revision.token_count,
-      is_chunked: isChunked,
-      num_chunks: revision.chunk_count,
-    },
-  };
-  const chunkRecords: VectorRecord[] = isChunked
-    ? chunkRows.map((chunk, i) => ({
-        id: chunk.chunk_id,
-        embedding: embeddings[i]!,
-        document: chunk.text,
-        metadata: {
-          ...base,
-          ...space,
-          artifact_id: artifactId,
-          chunk_index: chunk.chunk_index,
-          start_char: chunk.start_char,
-          end_char: chunk.end_char,
-          token_count: chunk.token_count,
-          content_hash: chunk.content_hash,
-        },
-      }))
-    : [];
-  return { artifactRecord, chunkRecords };
 }
 
 export async function ingestArtifact(services: Services, input: IngestInput): Promise<IngestResult> {
@@ -230,14 +145,14 @@ export async function ingestArtifact(services: Services, input: IngestInput): Pr
     chunkRows.map((chunk) => chunk.text),
     'document',
   );
-  const { artifactRecord, chunkRecords } = artifactIndexRecords(
+  const { artifactRecord, chunkRecords } = artifactVectorRecords({
     revision,
-    input.content,
-    chunkRows,
+    content: input.content,
+    chunks: chunkRows,
     embeddings,
-    embedder.space,
-    new Date().toISOString(),
-  );
+    space: embedder.space,
+    ingestedAt: new Date(),
+  });
 
   // 4. The index, remembering what to restore if Postgres then fails.
   let snapshot: StoredVector | undefined;

@@ -1,14 +1,26 @@
 /**
- * Small memories (preferences, facts, project notes, decisions), stored in the Chroma `memory`
- * collection with their vector.
+ * Small memories (preferences, facts, project notes, decisions): rows of `memory` in Postgres,
+ * the source of truth, and their vectors in the index's `memory` collection under the same id.
+ * A write goes to Postgres first and then to the index; when the index fails, the Postgres
+ * write is undone, so neither holds a memory the other lacks.
  */
 import { randomBytes } from 'node:crypto';
 import { NotFoundError } from '../errors.js';
-import { embeddingMetadata } from '../providers/embedder.js';
+import { type EmbeddingSpace, embeddingMetadata } from '../providers/embedder.js';
+import {
+  deleteMemoryRow,
+  insertMemory,
+  lexicalMemories,
+  listMemoryRows,
+  type MemoryRow,
+  memoriesById,
+} from '../store/memories.js';
 import { countTokens } from '../text/cl100k.js';
 import { embeddableText } from '../text/embeddable.js';
-import type { StoredVector } from '../vectors/index.js';
+import type { VectorRecord } from '../vectors/index.js';
 import { round } from './scores.js';
+import { lexicalQuery } from './search/lexical-query.js';
+import { fuseRecall, RECALL_TUNING, type RecallTuning } from './search/recall.js';
 import type { Services } from './services.js';
 
 export const MEMORY_TYPES = ['preference', 'fact', 'project', 'decision'] as const;
@@ -23,15 +35,36 @@ export interface Memory {
   conversation_id: string | null;
 }
 
-function toMemory(record: StoredVector): Memory {
-  const m = record.metadata;
+export function toMemory(row: MemoryRow): Memory {
   return {
-    memory_id: record.id,
-    content: record.document ?? '',
-    type: m.type as MemoryType,
-    confidence: Number(m.confidence),
-    ts: String(m.ts),
-    conversation_id: typeof m.conversation_id === 'string' ? m.conversation_id : null,
+    memory_id: row.memory_id,
+    content: row.content,
+    type: row.type as MemoryType,
+    confidence: row.confidence,
+    ts: row.ts.toISOString(),
+    conversation_id: row.conversation_id,
+  };
+}
+
+/** The index record of a memory (store, reindex and import write the same). */
+export function memoryVectorRecord(
+  row: Pick<MemoryRow, 'memory_id' | 'content' | 'type' | 'confidence' | 'conversation_id' | 'ts'>,
+  embedding: number[],
+  space: EmbeddingSpace,
+): VectorRecord {
+  return {
+    id: row.memory_id,
+    embedding,
+    document: row.content,
+    metadata: {
+      type: row.type,
+      confidence: row.confidence,
+      ts: row.ts.toISOString(),
+      ts_epoch: row.ts.getTime() / 1000,
+      ...(row.conversation_id !== null ? { conversation_id: row.conversation_id } : {}),
+      ...embeddingMetadata(space),
+      token_count: countTokens(row.content),
+    },
   };
 }
 
@@ -40,44 +73,68 @@ export async function storeMemory(
   input: { content: string; type: MemoryType; confidence: number; conversation_id?: string | undefined },
 ): Promise<Memory> {
   const [embedding] = await services.embedder.embed([embeddableText(input.content)], 'document');
-  const id = `mem_${randomBytes(6).toString('hex')}`;
-  const ts = new Date().toISOString();
-  await services.vectors.upsert('memory', [
-    {
-      id,
-      embedding: embedding!,
-      document: input.content,
-      metadata: {
-        type: input.type,
-        confidence: input.confidence,
-        ts,
-        ts_epoch: Date.now() / 1000,
-        ...(input.conversation_id !== undefined ? { conversation_id: input.conversation_id } : {}),
-        ...embeddingMetadata(services.embedder.space),
-        token_count: countTokens(input.content),
-      },
-    },
-  ]);
-  return {
-    memory_id: id,
+  const row = {
+    memory_id: `mem_${randomBytes(6).toString('hex')}`,
     content: input.content,
     type: input.type,
     confidence: input.confidence,
-    ts,
     conversation_id: input.conversation_id ?? null,
+    ts: new Date(),
   };
+  await insertMemory(services.sql, row);
+  try {
+    await services.vectors.upsert('memory', [memoryVectorRecord(row, embedding!, services.embedder.space)]);
+  } catch (error) {
+    await deleteMemoryRow(services.sql, row.memory_id);
+    throw error;
+  }
+  return toMemory({ ...row, tags: [], metadata: {} });
 }
 
+/**
+ * Hybrid: BM25 over memory text in Postgres and the memory vectors, fused (search/recall.ts).
+ * An exact identifier ("INC-4471") that the embedding blurs is found by its words; a paraphrase
+ * by its vector. Vector hits are checked against Postgres, so a record the index still holds
+ * for a deleted memory never comes back.
+ */
 export async function searchMemories(
   services: Services,
   input: { query: string; limit: number; min_confidence: number },
-): Promise<Array<Memory & { score: number }>> {
-  const [embedding] = await services.embedder.embed([input.query], 'query');
-  const hits = await services.vectors.query('memory', embedding!, {
-    limit: input.limit,
+  tuning: RecallTuning = RECALL_TUNING,
+): Promise<Array<Memory & { score: number; channels: Record<string, number> }>> {
+  const depth = Math.max(input.limit * 5, 50);
+  const [[embedding], lexical] = await Promise.all([
+    services.embedder.embed([input.query], 'query'),
+    lexicalMemories(services.sql, lexicalQuery(input.query), {
+      limit: depth,
+      minConfidence: input.min_confidence,
+    }),
+  ]);
+  const vectorHits = await services.vectors.query('memory', embedding!, {
+    limit: depth,
     ...(input.min_confidence > 0 ? { filter: { confidence: { $gte: input.min_confidence } } } : {}),
   });
-  return hits.map((hit) => ({ ...toMemory(hit), score: round(1 - hit.distance) }));
+  const fused = fuseRecall(
+    { lexical: lexical.map((hit) => hit.id), vectors: vectorHits.map((hit) => hit.id) },
+    tuning,
+  );
+  const rows = new Map(
+    (
+      await memoriesById(
+        services.sql,
+        fused.slice(0, depth).map((entry) => entry.key),
+        { minConfidence: input.min_confidence },
+      )
+    ).map((row) => [row.memory_id, row]),
+  );
+  return fused
+    .filter((entry) => rows.has(entry.key))
+    .slice(0, input.limit)
+    .map((entry) => ({
+      ...toMemory(rows.get(entry.key)!),
+      score: round(entry.score, 6),
+      channels: entry.ranks,
+    }));
 }
 
 /** Newest first. */
@@ -85,14 +142,18 @@ export async function listMemories(
   services: Services,
   input: { type?: MemoryType | undefined; limit: number },
 ): Promise<{ memories: Memory[]; total: number }> {
-  const records = await services.vectors.get('memory', input.type ? { filter: { type: input.type } } : {});
-  const memories = records.map(toMemory).sort((a, b) => b.ts.localeCompare(a.ts));
-  return { memories: memories.slice(0, input.limit), total: memories.length };
+  const { rows, total } = await listMemoryRows(services.sql, input);
+  return { memories: rows.map(toMemory), total };
 }
 
 export async function deleteMemory(services: Services, memoryId: string): Promise<{ deleted: string }> {
-  const [existing] = await services.vectors.get('memory', { ids: [memoryId], includeDocuments: false });
-  if (existing === undefined) throw new NotFoundError('memory', memoryId);
-  await services.vectors.delete('memory', { ids: [memoryId] });
+  const removed = await deleteMemoryRow(services.sql, memoryId);
+  if (removed === undefined) throw new NotFoundError('memory', memoryId);
+  try {
+    await services.vectors.delete('memory', { ids: [memoryId] });
+  } catch (error) {
+    await insertMemory(services.sql, removed);
+    throw error;
+  }
   return { deleted: memoryId };
 }

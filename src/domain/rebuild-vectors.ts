@@ -10,7 +10,7 @@
 import { describeError } from '../errors.js';
 import { revisionChunks } from '../store/chunks.js';
 import { countLatestRevisions, latestRevisionsPage } from '../store/latest-revisions.js';
-import { artifactIndexRecords } from './ingest.js';
+import { artifactVectorRecords } from './artifact-records.js';
 import type { Services } from './services.js';
 
 const PAGE = 50;
@@ -51,14 +51,14 @@ export async function rebuildArtifactVectors(
           chunkRows.map((chunk) => chunk.text),
           'document',
         );
-        const { artifactRecord, chunkRecords } = artifactIndexRecords(
+        const { artifactRecord, chunkRecords } = artifactVectorRecords({
           revision,
-          revision.content,
-          chunkRows,
+          content: revision.content,
+          chunks: chunkRows,
           embeddings,
-          embedder.space,
-          revision.ingested_at.toISOString(),
-        );
+          space: embedder.space,
+          ingestedAt: revision.ingested_at,
+        });
         await vectors.upsert('artifacts', [artifactRecord]);
         await vectors.upsert('artifact_chunks', chunkRecords);
         chunks += chunkRecords.length;

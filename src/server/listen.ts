@@ -16,6 +16,11 @@ import type { ServicesSource } from './mcp.js';
 import { createMetrics } from './metrics.js';
 import { TOOLS } from './tools/index.js';
 
+/** Figures kept by the serving process itself, for /metrics (orphan vectors the sweep removed). */
+interface MetricsFigures {
+  orphansRemoved?: () => Readonly<Record<string, number>>;
+}
+
 type Fetch = (request: Request, env: unknown) => Response | Promise<Response>;
 
 export interface HttpListener {
@@ -32,7 +37,11 @@ export interface HttpListener {
  * Takes MCP_HOST:MCP_PORT or throws `PORT_IN_USE` naming MCP_PORT. `startup` says what the start
  * is waiting for (Postgres, the vector index), which /health reports until it is done.
  */
-export async function bindHttpListener(config: Config, startup?: () => StartupStatus): Promise<HttpListener> {
+export async function bindHttpListener(
+  config: Config,
+  startup?: () => StartupStatus,
+  figures: MetricsFigures = {},
+): Promise<HttpListener> {
   let attached: (fetch: Fetch) => void = () => {};
   let current: Promise<Fetch> = new Promise((resolveFetch) => {
     attached = resolveFetch;
@@ -62,7 +71,7 @@ export async function bindHttpListener(config: Config, startup?: () => StartupSt
   return {
     url: `http://${host}:${port}`,
     attach(services) {
-      attached(createServingApp(config, services, startup).fetch);
+      attached(createServingApp(config, services, startup, figures).fetch);
     },
     fail(error) {
       const body = JSON.stringify({ status: 'failed', error: describeError(error) });
@@ -79,7 +88,12 @@ export async function bindHttpListener(config: Config, startup?: () => StartupSt
   };
 }
 
-function createServingApp(config: Config, source: ServicesSource, startup?: () => StartupStatus) {
+function createServingApp(
+  config: Config,
+  source: ServicesSource,
+  startup: (() => StartupStatus) | undefined,
+  figures: MetricsFigures,
+) {
   let started: Services | undefined = 'sql' in source ? source : undefined;
   let failure: unknown;
   Promise.resolve(source).then(
@@ -91,6 +105,7 @@ function createServingApp(config: Config, source: ServicesSource, startup?: () =
     },
   );
   const metrics = createMetrics({
+    ...figures,
     readStats: async () => queueStats((await source).sql, config),
     workerStaleSeconds: workerStaleAfterMs(config) / 1000,
   });

@@ -21,6 +21,8 @@ export interface Metrics {
 export function createMetrics(options: {
   readStats(): Promise<QueueStats>;
   workerStaleSeconds: number;
+  /** Orphan vectors the sweep removed since start, by collection. */
+  orphansRemoved?: () => Readonly<Record<string, number>>;
 }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'memory_' });
@@ -137,6 +139,20 @@ export function createMetrics(options: {
         this.set({ worker_id: worker.worker_id }, worker.age);
     },
   });
+
+  const orphansRemoved = options.orphansRemoved;
+  if (orphansRemoved) {
+    new Counter({
+      name: 'memory_orphan_vectors_removed_total',
+      help: 'Vectors with no Postgres row (left by a crash mid-ingest) removed by the sweep, by collection',
+      labelNames: ['collection'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [collection, n] of Object.entries(orphansRemoved())) this.inc({ collection }, n);
+      },
+    });
+  }
 
   return {
     hooks: {

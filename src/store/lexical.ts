@@ -1,4 +1,8 @@
+import type postgres from 'postgres';
 import type { Sql } from './connect.js';
+
+/** A piece of SQL to embed in a query (a condition). */
+export type SqlFragment = postgres.PendingQuery<postgres.Row[]>;
 
 /**
  * A query as BM25 reads it: the text whose lexemes are the terms, and the words among them that
@@ -89,31 +93,44 @@ interface CorpusStats {
   commonShares: number[];
 }
 
-const statsCache = new WeakMap<Sql, { at: number; value: Promise<CorpusStats> }>();
+/** The tables BM25 reads: artifact chunks (of latest revisions), memories, conversation turns. */
+type LexicalCorpus = 'artifact_chunk' | LexicalTable;
 
-async function corpusStats(sql: Sql): Promise<CorpusStats> {
-  const cached = statsCache.get(sql);
+const statsCache = new WeakMap<Sql, Map<LexicalCorpus, { at: number; value: Promise<CorpusStats> }>>();
+
+async function corpusStats(sql: Sql, corpus: LexicalCorpus = 'artifact_chunk'): Promise<CorpusStats> {
+  let byCorpus = statsCache.get(sql);
+  if (byCorpus === undefined) {
+    byCorpus = new Map();
+    statsCache.set(sql, byCorpus);
+  }
+  const cached = byCorpus.get(corpus);
   if (cached !== undefined && Date.now() - cached.at < STATS_TTL_MS) return cached.value;
-  const value = sql<{ n: number; avgdl: number | null; lexemes: string[] | null; shares: number[] | null }[]>`
-    select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl,
-           (select most_common_elems::text::text[] from pg_stats
-            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as lexemes,
-           (select most_common_elem_freqs from pg_stats
-            where schemaname = current_schema() and tablename = 'artifact_chunk' and attname = 'text_tsv') as shares
-    from artifact_chunk c
-    join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-    where r.is_latest`.then(([row]) => {
-    const lexemes = row?.lexemes ?? [];
+  const rows =
+    corpus === 'artifact_chunk'
+      ? sql<{ n: number; avgdl: number | null }[]>`
+          select count(*)::float8 as n, avg(c.text_length)::float8 as avgdl
+          from artifact_chunk c
+          join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
+          where r.is_latest`
+      : sql<{ n: number; avgdl: number | null }[]>`
+          select count(*)::float8 as n, avg(text_length)::float8 as avgdl from ${sql(corpus)}`;
+  const common = sql<{ lexemes: string[] | null; shares: number[] | null }[]>`
+    select most_common_elems::text::text[] as lexemes, most_common_elem_freqs as shares
+    from pg_stats
+    where schemaname = current_schema() and tablename = ${corpus} and attname = 'text_tsv'`;
+  const value = Promise.all([rows, common]).then(([[row], [stats]]) => {
+    const lexemes = stats?.lexemes ?? [];
     return {
       n: Math.max(1, row?.n ?? 0),
       avgdl: Math.max(1, row?.avgdl ?? 1),
       commonLexemes: lexemes,
       // most_common_elem_freqs ends with min, max and null share after the per-element ones.
-      commonShares: (row?.shares ?? []).slice(0, lexemes.length),
+      commonShares: (stats?.shares ?? []).slice(0, lexemes.length),
     };
   });
-  statsCache.set(sql, { at: Date.now(), value });
-  value.catch(() => statsCache.delete(sql));
+  byCorpus.set(corpus, { at: Date.now(), value });
+  value.catch(() => byCorpus.delete(corpus));
   return value;
 }
 
@@ -232,4 +249,96 @@ export async function lexicalSearch(
     chunkIndex: row.chunk_index,
     score: row.score,
   }));
+}
+
+/** Tables whose every row is searchable by BM25: memories and conversation turns (sql/006). */
+export type LexicalTable = 'memory' | 'conversation_turn';
+
+/** The column that names a row of each table, the same id its vector has in the index. */
+const KEY_COLUMN: Record<LexicalTable, 'memory_id' | 'turn_id'> = {
+  memory: 'memory_id',
+  conversation_turn: 'turn_id',
+};
+
+/** A row of a LexicalTable with its BM25 score (higher is better). */
+export interface RowHit {
+  id: string;
+  score: number;
+}
+
+/**
+ * BM25 over memories or conversation turns: the same scoring as `lexicalSearch` (k1, b, idf,
+ * the emphasised and the common terms, the corpus statistics and their cache), over a table
+ * whose every row is current. `keep` is a condition on the row (alias `d`), written by the
+ * table's own store module: like the artifact filters, it chooses which rows come back, and
+ * document frequencies are still counted over every row that holds a term.
+ *
+ * Cost: one GIN lookup (memory_tsv_idx or conversation_turn_tsv_idx), then work linear in the
+ * rows holding a selective query term (bench/history-scale.ts measures it at 100k turns).
+ */
+export async function lexicalSearchRows(
+  sql: Sql,
+  table: LexicalTable,
+  query: LexicalQuery,
+  options: { limit: number; keep?: SqlFragment },
+): Promise<RowHit[]> {
+  if (options.limit < 1) return [];
+  const stats = await corpusStats(sql, table);
+  const key = sql(KEY_COLUMN[table]);
+  const rows = await sql<{ id: string; score: number }[]>`
+    with common as materialized (
+      select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
+    ),
+    terms as materialized (
+      select array_agg(q.lexeme) as lexemes,
+             coalesce(
+               string_agg(quoted, ' | ') filter (where coalesce(c.share, 0) <= ${commonShare(stats.n)}),
+               (array_agg(quoted order by c.share nulls first))[1]
+             )::tsquery as tsquery
+      from unnest(to_tsvector('english', ${query.text})) q
+      left join common c on c.lexeme = q.lexeme
+      cross join lateral (
+        select '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
+      ) qq
+    ),
+    emphasised as materialized (
+      select coalesce(array_agg(lexeme), '{}') as lexemes from unnest(to_tsvector('english', ${query.emphasised}))
+    ),
+    matches as materialized (
+      -- Served by the table's GIN index on text_tsv.
+      select d.${key} as id, d.text_length,
+             ${options.keep === undefined ? sql`true` : options.keep} as keep,
+             ts_filter(setweight(d.text_tsv, 'A', t.lexemes), '{a}') as hits
+      from terms t
+      join ${sql(table)} d on d.text_tsv @@ t.tsquery
+    ),
+    occurrences as (
+      select m.id, h.lexeme, coalesce(array_length(h.positions, 1), 1)::float8 as tf
+      from matches m, unnest(m.hits) h
+    ),
+    document_frequency as materialized (
+      select o.lexeme, greatest(count(*)::float8, coalesce(max(c.share), 0) * ${stats.n}::float8) as df
+      from occurrences o left join common c on c.lexeme = o.lexeme
+      group by o.lexeme
+    ),
+    scored as (
+      select m.id,
+             sum(
+               (case when o.lexeme = any(e.lexemes) then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end)
+               * ln(1 + (greatest(${stats.n}::float8, d.df) - d.df + 0.5) / (d.df + 0.5))
+               * o.tf * (${K1}::float8 + 1)
+               / (o.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * m.text_length / ${stats.avgdl}::float8))
+               order by o.lexeme
+             ) as score
+      from matches m
+      join occurrences o using (id)
+      join document_frequency d using (lexeme)
+      cross join emphasised e
+      where m.keep
+      group by m.id
+    )
+    select id, score from scored
+    order by score desc, id
+    limit ${options.limit}`;
+  return rows.map((row) => ({ id: row.id, score: row.score }));
 }

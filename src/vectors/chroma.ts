@@ -11,6 +11,8 @@ import {
   COLLECTIONS,
   type CollectionName,
   filterEntries,
+  type Generations,
+  physicalName,
   type VectorFilter,
   type VectorIndex,
   type VectorMetadata,
@@ -80,7 +82,13 @@ export async function retryFreshSegment<T>(
   }
 }
 
-export function createChromaIndex(options: { url: string; space: EmbeddingSpace }): VectorIndex {
+export function createChromaIndex(options: {
+  url: string;
+  space: EmbeddingSpace;
+  generations?: Generations;
+}): VectorIndex {
+  const generations = options.generations ?? {};
+  const physical = (name: CollectionName) => physicalName(name, generations[name]);
   const parsed = new URL(options.url);
   const client = new ChromaClient({
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
@@ -97,7 +105,7 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
   async function openCollection(name: CollectionName): Promise<Collection> {
     const expected: VectorMetadata = embeddingMetadata(options.space);
     const collection = await client.getOrCreateCollection({
-      name,
+      name: physical(name),
       embeddingFunction: null,
       configuration: { hnsw: { space: 'cosine' } },
       metadata: expected,
@@ -109,11 +117,11 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
       const now = `${options.space.provider}/${options.space.model} (${options.space.dimensions} dimensions)`;
       throw new AppError(
         'EMBEDDING_SPACE_MISMATCH',
-        `Chroma collection "${name}" holds vectors of ${was} but this server embeds with ${now}. ` +
+        `Chroma collection "${physical(name)}" holds vectors of ${was} but this server embeds with ${now}. ` +
           'Vectors of two embedding spaces cannot be mixed. Either restore the previous embedding settings ' +
-          '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or re-embed: ' +
-          'point CHROMA_HOST at an empty Chroma (or delete its collections) and ingest your artifacts again ' +
-          '(Postgres keeps the text of every revision).',
+          '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or rebuild ' +
+          'the index in the new space with `memory reindex` (run with the new settings; it re-embeds from ' +
+          'Postgres beside the live index and switches when done).',
         { details: { collection: name, stored: actual, configured: expected } },
       );
     }
@@ -142,6 +150,40 @@ export function createChromaIndex(options: { url: string; space: EmbeddingSpace 
 
   return {
     description: `chroma at ${options.url}`,
+    space: options.space,
+    generations,
+    at(next, space) {
+      return createChromaIndex({ url: options.url, space, generations: next });
+    },
+    async storedSpace(name) {
+      let metadata: Metadata | undefined;
+      try {
+        metadata = (await client.getCollection({ name: physical(name) })).metadata;
+      } catch (error) {
+        if (/not found|does not exist|could not be found/i.test(describeError(error))) return undefined;
+        throw chromaError(error, `read collection "${physical(name)}"`, options.url);
+      }
+      const provider = metadata?.embedding_provider;
+      const model = metadata?.embedding_model;
+      const dimensions = metadata?.embedding_dimensions;
+      if (
+        (provider !== 'openai' && provider !== 'local') ||
+        typeof model !== 'string' ||
+        typeof dimensions !== 'number'
+      ) {
+        return undefined;
+      }
+      return { provider, model, dimensions };
+    },
+    async drop(name) {
+      collections.delete(name);
+      try {
+        await client.deleteCollection({ name: physical(name) });
+      } catch (error) {
+        if (/not found|does not exist|could not be found/i.test(describeError(error))) return;
+        throw chromaError(error, `drop collection "${physical(name)}"`, options.url);
+      }
+    },
     async heartbeat() {
       try {
         await client.heartbeat();

@@ -8,8 +8,21 @@
  * another (`EMBEDDING_SPACE_MISMATCH`): vectors of two spaces cannot be compared.
  */
 
+import type { EmbeddingSpace } from '../providers/embedder.js';
+
 export const COLLECTIONS = ['memory', 'history', 'artifacts', 'artifact_chunks'] as const;
 export type CollectionName = (typeof COLLECTIONS)[number];
+
+/**
+ * Which physical collection a logical one is bound to: `memory reindex` builds generation n + 1
+ * beside the live generation n and switches (sql/010). Absent means generation 0.
+ */
+export type Generations = Readonly<Partial<Record<CollectionName, number>>>;
+
+/** Generation 0 keeps the plain name, so indexes built before generations existed stay live. */
+export function physicalName(name: CollectionName, generation: number | undefined): string {
+  return generation === undefined || generation === 0 ? name : `${name}_g${generation}`;
+}
 
 export type Scalar = string | number | boolean;
 export type VectorMetadata = Record<string, Scalar>;
@@ -52,6 +65,19 @@ export type VectorFilter = Readonly<Record<string, FieldCondition | undefined>>;
 export interface VectorIndex {
   /** Where the index lives, for messages (e.g. `chroma at http://127.0.0.1:8000`). */
   readonly description: string;
+  /** The embedding space its vectors are of. */
+  readonly space: EmbeddingSpace;
+  /** The generation each collection is bound to. */
+  readonly generations: Generations;
+  /**
+   * The same index bound to other generations and embedding space (nothing is opened until
+   * used): how a reindex writes new collections while this one keeps serving.
+   */
+  at(generations: Generations, space: EmbeddingSpace): VectorIndex;
+  /** The embedding space the bound collection of `name` records, without checking it; undefined when absent. */
+  storedSpace(name: CollectionName): Promise<EmbeddingSpace | undefined>;
+  /** Removes the bound collection of `name` with everything in it (no error when absent). */
+  drop(name: CollectionName): Promise<void>;
   /** Throws when the index does not answer. */
   heartbeat(): Promise<void>;
   /** Opens (creating when missing) every collection and verifies its embedding space. */

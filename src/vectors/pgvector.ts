@@ -29,6 +29,8 @@ import {
   COLLECTIONS,
   type CollectionName,
   filterEntries,
+  type Generations,
+  physicalName,
   type Scalar,
   type StoredVector,
   type VectorFilter,
@@ -46,8 +48,9 @@ const UPSERT_BATCH = 200;
 
 type Fragment = ReturnType<Sql['unsafe']>;
 
-export function tableOf(name: CollectionName): string {
-  return `vector_${name}`;
+/** The table of a collection at a generation (`vector_artifacts`, `vector_artifacts_g2`). */
+export function tableOf(name: CollectionName, generation?: number): string {
+  return `vector_${physicalName(name, generation)}`;
 }
 
 /** A vector as pgvector's text form, sent as one parameter and cast in SQL. */
@@ -107,8 +110,14 @@ export function createPgvectorIndex(options: {
   sql: Sql;
   space: EmbeddingSpace;
   description?: string;
+  /** The generation each collection is bound to (`memory reindex`); 0 or absent: the plain name. */
+  generations?: Generations;
 }): VectorIndex & { readonly created: boolean } {
   const { sql, space } = options;
+  const generations = options.generations ?? {};
+  /** A collection's name in `vector_collection` and (prefixed) its table's, at its generation. */
+  const physical = (name: CollectionName) => physicalName(name, generations[name]);
+  const table = (name: CollectionName) => tableOf(name, generations[name]);
   const half = space.dimensions > MAX_VECTOR_DIMENSIONS;
   // A type name from two constants and an integer: no input reaches this text.
   const type = sql.unsafe(`${half ? 'halfvec' : 'vector'}(${Math.trunc(space.dimensions)})`);
@@ -140,58 +149,54 @@ export function createPgvectorIndex(options: {
         )`;
       const rows = await tx<
         Array<{
-          name: CollectionName;
+          name: string;
           embedding_provider: string;
           embedding_model: string;
           embedding_dimensions: number;
         }>
       >`select name, embedding_provider, embedding_model, embedding_dimensions from vector_collection`;
-      const differs = (row: (typeof rows)[number]) =>
-        row.embedding_provider !== expected.embedding_provider ||
-        row.embedding_model !== expected.embedding_model ||
-        row.embedding_dimensions !== expected.embedding_dimensions;
-      const mismatched = rows.filter(differs);
-      if (mismatched.length > 0) {
-        let empty = true;
-        for (const row of rows) {
-          const [any] = await tx`select 1 from ${tx(tableOf(row.name))} limit 1`;
-          if (any !== undefined) empty = false;
-        }
-        if (!empty) {
-          const row = mismatched[0]!;
-          const was = `${row.embedding_provider}/${row.embedding_model} (${row.embedding_dimensions} dimensions)`;
-          const now = `${space.provider}/${space.model} (${space.dimensions} dimensions)`;
-          throw new AppError(
-            'EMBEDDING_SPACE_MISMATCH',
-            `The vector collection "${row.name}" holds vectors of ${was} but this server embeds with ${now}. ` +
-              'Vectors of two embedding spaces cannot be mixed. Restore the previous embedding settings ' +
-              '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or start over ' +
-              'with an empty MEMORY_DATA_DIR (or drop the vector_* tables) and ingest your artifacts again.',
-            { details: { collection: row.name, stored: row, configured: expected } },
-          );
-        }
-        // Empty tables hold no vector of any space: they are made again for this one (the
-        // packaged template comes with tables for the offline embedder).
-        for (const row of rows) await tx`drop table ${tx(tableOf(row.name))}`;
-        await tx`delete from vector_collection`;
-      }
-      const existing = new Set(mismatched.length > 0 ? [] : rows.map((row) => row.name));
+      const stored = new Map(rows.map((row) => [row.name, row]));
       for (const name of COLLECTIONS) {
-        if (existing.has(name)) continue;
-        const table = tx(tableOf(name));
+        const row = stored.get(physical(name));
+        if (row !== undefined) {
+          const differs =
+            row.embedding_provider !== expected.embedding_provider ||
+            row.embedding_model !== expected.embedding_model ||
+            row.embedding_dimensions !== expected.embedding_dimensions;
+          if (!differs) continue;
+          const [any] = await tx`select 1 from ${tx(table(name))} limit 1`;
+          if (any !== undefined) {
+            const was = `${row.embedding_provider}/${row.embedding_model} (${row.embedding_dimensions} dimensions)`;
+            const now = `${space.provider}/${space.model} (${space.dimensions} dimensions)`;
+            throw new AppError(
+              'EMBEDDING_SPACE_MISMATCH',
+              `The vector collection "${row.name}" holds vectors of ${was} but this server embeds with ${now}. ` +
+                'Vectors of two embedding spaces cannot be mixed. Either restore the previous embedding settings ' +
+                '(EMBEDDING_PROVIDER, OPENAI_EMBED_MODEL, OPENAI_EMBED_DIMS, OPENAI_API_KEY/OPENAI_BASE_URL), or rebuild ' +
+                'the index in the new space with `memory reindex` (run with the new settings; it re-embeds from ' +
+                'Postgres beside the live index and switches when done).',
+              { details: { collection: row.name, stored: row, configured: expected } },
+            );
+          }
+          // An empty table holds no vector of any space: it is made again for this one (the
+          // packaged template comes with tables for the offline embedder).
+          await tx`drop table ${tx(table(name))}`;
+          await tx`delete from vector_collection where name = ${row.name}`;
+        }
+        const target = tx(table(name));
         await tx`
-          create table if not exists ${table} (
+          create table if not exists ${target} (
             id text primary key,
             embedding ${type} not null,
             document text,
             metadata jsonb not null default '{}'
           )`;
         await tx`
-          create index if not exists ${tx(`${tableOf(name)}_hnsw`)} on ${table}
+          create index if not exists ${tx(`${table(name)}_hnsw`)} on ${target}
           using hnsw (embedding ${ops}) with (m = 16, ef_construction = 64)`;
         await tx`
           insert into vector_collection (name, embedding_provider, embedding_model, embedding_dimensions)
-          values (${name}, ${expected.embedding_provider}, ${expected.embedding_model}, ${expected.embedding_dimensions})`;
+          values (${physical(name)}, ${expected.embedding_provider}, ${expected.embedding_model}, ${expected.embedding_dimensions})`;
         created = true;
       }
     });
@@ -205,9 +210,10 @@ export function createPgvectorIndex(options: {
     return opened;
   }
 
-  async function run<T>(action: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` (after opening the tables, unless `opening` is false), with our errors. */
+  async function run<T>(action: string, work: () => Promise<T>, opening = true): Promise<T> {
     try {
-      await open();
+      if (opening) await open();
       return await work();
     } catch (error) {
       throw pgvectorError(error, action);
@@ -219,8 +225,48 @@ export function createPgvectorIndex(options: {
       `id, metadata${includeDocuments ? ', document' : ''}${includeEmbeddings ? ', embedding::text as embedding' : ''}`,
     );
 
+  const description = options.description ?? 'pgvector in Postgres';
   return {
-    description: options.description ?? 'pgvector in Postgres',
+    description,
+    space,
+    generations,
+    at(next, nextSpace) {
+      return createPgvectorIndex({ sql, space: nextSpace, description, generations: next });
+    },
+    async storedSpace(name) {
+      return run(
+        `read collection "${physical(name)}"`,
+        async () => {
+          const [exists] = await sql`select to_regclass('vector_collection') is not null as ok`;
+          if (exists?.ok !== true) return undefined;
+          const [row] = await sql<
+            Array<{ embedding_provider: string; embedding_model: string; embedding_dimensions: number }>
+          >`
+          select embedding_provider, embedding_model, embedding_dimensions
+          from vector_collection where name = ${physical(name)}`;
+          if (row === undefined) return undefined;
+          const provider = row.embedding_provider;
+          if (provider !== 'openai' && provider !== 'local') return undefined;
+          return { provider, model: row.embedding_model, dimensions: row.embedding_dimensions };
+        },
+        false,
+      );
+    },
+    async drop(name) {
+      await run(
+        `drop collection "${physical(name)}"`,
+        async () => {
+          await sql.begin(async (tx) => {
+            await tx`drop table if exists ${tx(table(name))}`;
+            if ((await tx`select to_regclass('vector_collection') is not null as ok`)[0]?.ok === true)
+              await tx`delete from vector_collection where name = ${physical(name)}`;
+          });
+          // The next use of this collection makes its table again.
+          opened = undefined;
+        },
+        false,
+      );
+    },
     get created() {
       return created;
     },
@@ -231,7 +277,7 @@ export function createPgvectorIndex(options: {
     async upsert(name, records) {
       if (records.length === 0) return;
       await run(`write to "${name}"`, async () => {
-        const table = sql(tableOf(name));
+        const target = sql(table(name));
         for (let start = 0; start < records.length; start += UPSERT_BATCH) {
           const batch = records.slice(start, start + UPSERT_BATCH);
           // Metadata is merged into the stored record's, as Chroma's upsert does.
@@ -246,14 +292,14 @@ export function createPgvectorIndex(options: {
             })),
           );
           await sql`
-            insert into ${table} (id, embedding, document, metadata)
+            insert into ${target} (id, embedding, document, metadata)
             select id, embedding::${type}, document, metadata
             from jsonb_to_recordset(${rows}::text::jsonb)
               as input(id text, embedding text, document text, metadata jsonb)
             on conflict (id) do update
               set embedding = excluded.embedding,
                   document = excluded.document,
-                  metadata = ${table}.metadata || excluded.metadata`;
+                  metadata = ${target}.metadata || excluded.metadata`;
         }
       });
     },
@@ -263,7 +309,7 @@ export function createPgvectorIndex(options: {
           Array<{ id: string; metadata: VectorMetadata; document?: string | null; embedding?: string }>
         >`
           select ${columns(query.includeDocuments !== false, query.includeEmbeddings === true)}
-          from ${sql(tableOf(name))}
+          from ${sql(table(name))}
           where ${pgvectorWhere(sql, query.filter, query.ids)}
           order by id
           ${query.limit !== undefined ? sql`limit ${query.limit}` : sql``}`;
@@ -279,7 +325,7 @@ export function createPgvectorIndex(options: {
     },
     async query(name, embedding, query) {
       return run(`search "${name}"`, async () => {
-        const table = sql(tableOf(name));
+        const source = sql(table(name));
         const target = literal(embedding);
         // Served by the collection's HNSW index (ORDER BY distance LIMIT k).
         const rows = await sql.begin(async (tx) => {
@@ -289,7 +335,7 @@ export function createPgvectorIndex(options: {
           >`
             with hits as materialized (
               select id, metadata, document, embedding <=> ${target}::text::${type} as distance
-              from ${table}
+              from ${source}
               where ${pgvectorWhere(tx as unknown as Sql, query.filter)}
               order by embedding <=> ${target}::text::${type}
               limit ${query.limit}
@@ -309,13 +355,13 @@ export function createPgvectorIndex(options: {
     async delete(name, query) {
       if (query.ids !== undefined && query.ids.length === 0) return;
       await run(`delete from "${name}"`, async () => {
-        await sql`delete from ${sql(tableOf(name))} where ${pgvectorWhere(sql, query.filter, query.ids)}`;
+        await sql`delete from ${sql(table(name))} where ${pgvectorWhere(sql, query.filter, query.ids)}`;
       });
     },
     async listIds(name, query = {}) {
       return run(`list the ids of "${name}"`, async () => {
         const rows = await sql<Array<{ id: string }>>`
-          select id from ${sql(tableOf(name))}
+          select id from ${sql(table(name))}
           where ${pgvectorWhere(sql, query.filter)}
           order by id
           ${query.limit !== undefined ? sql`limit ${query.limit}` : sql``}
@@ -327,7 +373,7 @@ export function createPgvectorIndex(options: {
       return run(`count "${name}"`, async () => {
         const [row] = await sql<
           Array<{ count: number }>
-        >`select count(*)::int as count from ${sql(tableOf(name))}`;
+        >`select count(*)::int as count from ${sql(table(name))}`;
         return row?.count ?? 0;
       });
     },

@@ -1,6 +1,6 @@
 import { artifactDelete, artifactGet, artifactIngest } from './artifact.js';
 import { eventGet, eventListForRevision, eventSearch } from './event.js';
-import { historyAppend, historyGet } from './history.js';
+import { historyAppend, historyGet, historySearch } from './history.js';
 import { eventReextract, jobStatus } from './job.js';
 import { memoryDelete, memoryList, memorySearch, memoryStore } from './memory.js';
 import type { Tool } from './registry.js';
@@ -14,6 +14,7 @@ export const TOOLS: readonly Tool[] = [
   memoryDelete,
   historyAppend,
   historyGet,
+  historySearch,
   artifactIngest,
   artifactSearchTool,
   artifactGet,

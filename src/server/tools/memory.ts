@@ -35,8 +35,9 @@ export const memorySearch = defineTool({
   name: 'memory_search',
   title: 'Search memories',
   description:
-    'Find stored memories relevant to a question or topic (semantic search). Returns the best matches with a ' +
-    'similarity score from 0 to 1.',
+    'Find stored memories relevant to a question or topic: by their words (BM25, so exact identifiers such as ' +
+    '"INC-4471" match) and their meaning (vectors), fused. Returns the best matches first, each with its fused ' +
+    'score and the channels that found it.',
   input: v.strictObject({
     query: nonBlank(500, 'What to look for, in natural language (1 to 500 characters).'),
     limit: integer(1, 20, 5, 'How many memories to return (1 to 20, default 5).'),
