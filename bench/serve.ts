@@ -18,7 +18,7 @@ import type { Services } from '../src/domain/services.js';
 import { createLocalEmbedder } from '../src/providers/local-embedder.js';
 import { lexicalSearch } from '../src/store/lexical.js';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
-import { type BenchResult, isMainModule, percentile, runAsScript } from './result.js';
+import { type BenchResult, isMainModule, mean, percentile, runAsScript } from './result.js';
 
 const SAMPLE = fileURLToPath(
   new URL('../../../shared/benchmarks/retrieval/msmarco-sample.json', import.meta.url),
@@ -200,8 +200,6 @@ async function reciprocalRanks(
   }
   return out;
 }
-
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
 /** MRR@10 and recall@10 over the sample, for a ranking function returning passage ids. */
 async function score(sample: Sample, rank: (query: string) => Promise<string[]>) {
