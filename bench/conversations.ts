@@ -257,10 +257,10 @@ export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
 
   // The grid of tunings, each scored on the tuning conversations only.
   const grid: RecallTuning[] = [];
-  for (const k of [10, 30, 60])
+  for (const k of [5, 10, 20, 60])
     for (const vectorWeight of [0, 0.1, 0.25, 0.5, 1])
       for (const vectorGate of [Number.POSITIVE_INFINITY, 10, 1])
-        for (const neighbourWeight of [0, 0.1, 0.25, 0.5])
+        for (const neighbourWeight of [0, 0.25, 0.5, 0.75, 1])
           if (vectorWeight > 0 || vectorGate === Number.POSITIVE_INFINITY)
             grid.push({ k, vectorWeight, vectorGate, neighbourWeight });
   const gridScores = grid

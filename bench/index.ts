@@ -13,6 +13,8 @@ const BENCHES: Array<[string, string[]]> = [
   ['event-search.js', []], // event_search at 100k events
   ['embedded.js', []], // zero-setup server: start, memory, latency
   ['mcp-overhead.js', []], // MCP over HTTP next to a raw Node http server; RSS over many calls
+  ['conversations.js', []], // history_search vs BM25 on the shared LoCoMo conversations
+  ['recall-scale.js', []], // history_search at 100k turns; memory_list at 1k vs 10k memories
 ];
 
 const quick = process.argv.includes('--quick');
