@@ -143,20 +143,38 @@ function channelDepth(limit: number): number {
  * hits (filtered by what every index record carries, conversation and role; the rest is checked
  * after fusion) and each BM25 hit's neighbouring turns. Exported for the benchmark, which fuses
  * the same lists under several tunings.
+ *
+ * With `tuning`, the index is asked only when the vectors would vote (BM25 found fewer turns
+ * than the gate): a filtered query of the index costs more than BM25 itself at 100k turns
+ * (docs/benchmarks.md), and it is skipped wherever its answer would be thrown away. Without
+ * `tuning` (the benchmark), both channels always run, in parallel.
  */
-export async function historyChannels(services: Services, input: HistorySearchInput): Promise<RecallLists> {
+export async function historyChannels(
+  services: Services,
+  input: HistorySearchInput,
+  tuning?: RecallTuning,
+): Promise<RecallLists> {
   const filters = turnFilters(input);
   const depth = channelDepth(input.limit);
   const vectorFilter: VectorFilter = { conversation_id: input.conversation_id, role: input.role };
-  const [lexical, vectorHits] = await Promise.all([
-    lexicalTurns(services.sql, lexicalQuery(input.query), { limit: depth, filters }),
+  const vectorQuery = () =>
     services.embedder.embed([input.query], 'query').then(([embedding]) =>
       services.vectors.query('history', embedding!, {
         limit: depth,
         ...(input.conversation_id !== undefined || input.role !== undefined ? { filter: vectorFilter } : {}),
       }),
-    ),
-  ]);
+    );
+  const lexicalQueryRun = lexicalTurns(services.sql, lexicalQuery(input.query), { limit: depth, filters });
+  const [lexical, vectorHits] =
+    tuning === undefined
+      ? await Promise.all([lexicalQueryRun, vectorQuery()])
+      : await lexicalQueryRun.then(
+          async (hits) =>
+            [
+              hits,
+              hits.length < tuning.vectorGate && tuning.vectorWeight > 0 ? await vectorQuery() : [],
+            ] as const,
+        );
   return {
     lexical: lexical.map((hit) => hit.id),
     vectors: vectorHits.map((hit) => hit.id),
@@ -181,7 +199,7 @@ export async function searchHistory(
   tuning: RecallTuning = RECALL_TUNING,
 ): Promise<TurnHit[]> {
   const filters = turnFilters(input);
-  const fused = fuseRecall(await historyChannels(services, input), tuning);
+  const fused = fuseRecall(await historyChannels(services, input, tuning), tuning);
   const candidates = fused.slice(0, channelDepth(input.limit)).map((entry) => entry.key);
   const rows = new Map((await turnsById(services.sql, candidates, filters)).map((row) => [row.turn_id, row]));
   return fused
