@@ -17,6 +17,8 @@ const BENCHES: Array<[string, string[]]> = [
   ['load.js', []], // 50 concurrent MCP clients, mixed tools, next to one client
   ['chaos.js', []], // 10k ingests and jobs through kill -9, terminated connections, Chroma outages
   ['reindex.js', []], // memory import, reindex and export at 10k artifacts + memories + turns
+  ['conversations.js', []], // history_search vs BM25 on the shared LoCoMo conversations
+  ['recall-scale.js', []], // history_search at 100k turns; memory_list at 1k vs 10k memories
 ];
 
 const quick = process.argv.includes('--quick');

@@ -12,13 +12,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ingestArtifact } from '../src/domain/ingest.js';
 import { artifactSearch } from '../src/domain/search/artifact-search.js';
-import { hybridSearch } from '../src/domain/search/hybrid.js';
+import { HYBRID_TUNING, hybridSearch } from '../src/domain/search/hybrid.js';
 import { lexicalQuery } from '../src/domain/search/lexical-query.js';
 import type { Services } from '../src/domain/services.js';
 import { createLocalEmbedder } from '../src/providers/local-embedder.js';
 import { lexicalSearch } from '../src/store/lexical.js';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
-import { type BenchResult, isMainModule, percentile, runAsScript } from './result.js';
+import { type BenchResult, isMainModule, mean, percentile, runAsScript } from './result.js';
 
 const SAMPLE = fileURLToPath(
   new URL('../../../shared/benchmarks/retrieval/msmarco-sample.json', import.meta.url),
@@ -188,6 +188,19 @@ interface Sample {
   queries: Array<{ id: string; query: string; relevant: string[] }>;
 }
 
+/** Reciprocal rank of the first relevant passage in the top 10 (0 when none), per query. */
+async function reciprocalRanks(
+  sample: Sample,
+  rank: (query: string) => Promise<string[]>,
+): Promise<number[]> {
+  const out: number[] = [];
+  for (const q of sample.queries) {
+    const first = (await rank(q.query)).slice(0, 10).findIndex((id) => q.relevant.includes(id));
+    out.push(first >= 0 ? 1 / (first + 1) : 0);
+  }
+  return out;
+}
+
 /** MRR@10 and recall@10 over the sample, for a ranking function returning passage ids. */
 async function score(sample: Sample, rank: (query: string) => Promise<string[]>) {
   let mrr = 0;
@@ -243,6 +256,47 @@ async function retrievalQuality(): Promise<BenchResult> {
         ).results as Array<{ artifact_uid?: string }>,
       ),
     );
+    // Cross-validation of the passage-vector weight: chosen on one half of the queries (even or
+    // odd positions), measured on the other.
+    const weights = [1, 1.5, 2, 2.5, 3];
+    const perWeight = new Map<number, number[]>();
+    for (const w of weights) {
+      perWeight.set(
+        w,
+        await reciprocalRanks(sample, async (query) =>
+          ids(
+            (
+              await hybridSearch(
+                services,
+                { query, limit: 10, expand_neighbors: false, include_memory: false, include_events: false },
+                { passageVectorWeight: w },
+              )
+            ).results as Array<{ artifact_uid?: string }>,
+          ),
+        ),
+      );
+    }
+    const half = (values: number[], parity: number) => values.filter((_, i) => i % 2 === parity);
+    const crossRows = [0, 1].map((tune) => {
+      const best = weights.reduce((a, b) =>
+        mean(half(perWeight.get(b)!, tune)) > mean(half(perWeight.get(a)!, tune)) ? b : a,
+      );
+      return {
+        channel: `hybrid_search, weight tuned on the ${tune === 0 ? 'even' : 'odd'} queries (w=${best}), measured on the ${tune === 0 ? 'odd' : 'even'} ones`,
+        'MRR@10': Number(mean(half(perWeight.get(best)!, 1 - tune)).toFixed(3)),
+        'recall@10': '',
+      };
+    });
+    const weightRow = {
+      channel: 'hybrid_search MRR@10 by passage-vector weight (all / even / odd queries)',
+      'MRR@10': weights
+        .map(
+          (w) =>
+            `w=${w}: ${mean(perWeight.get(w)!).toFixed(3)} / ${mean(half(perWeight.get(w)!, 0)).toFixed(3)} / ${mean(half(perWeight.get(w)!, 1)).toFixed(3)}`,
+        )
+        .join('; '),
+      'recall@10': '',
+    };
     const row = (channel: string, s: { mrr: number; recall: number }) => ({
       channel,
       'MRR@10': Number(s.mrr.toFixed(3)),
@@ -253,7 +307,12 @@ async function retrievalQuality(): Promise<BenchResult> {
       rows: [
         row('lexical (BM25 in Postgres)', lexical),
         row(`vectors (artifact_search, ${services.embedder.space.model})`, vectors),
-        row(`hybrid_search (RRF k=${services.config.rrfConstant})`, hybrid),
+        row(
+          `hybrid_search (RRF k=${services.config.rrfConstant}, passage-vector weight ${HYBRID_TUNING.passageVectorWeight})`,
+          hybrid,
+        ),
+        ...crossRows,
+        weightRow,
         {
           channel: 'reference: BM25 (k1 1.2, b 0.75), outside the project',
           'MRR@10': 0.581,

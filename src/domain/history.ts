@@ -20,7 +20,7 @@ import { embeddableText } from '../text/embeddable.js';
 import type { VectorFilter, VectorRecord } from '../vectors/index.js';
 import { round } from './scores.js';
 import { lexicalQuery } from './search/lexical-query.js';
-import { fuseRecall, RECALL_TUNING, type RecallTuning } from './search/recall.js';
+import { fuseRecall, RECALL_TUNING, type RecallLists, type RecallTuning } from './search/recall.js';
 import type { Services } from './services.js';
 
 export const ROLES = ['user', 'assistant', 'system'] as const;
@@ -122,16 +122,7 @@ export interface HistorySearchInput {
 
 export type TurnHit = Omit<Turn, 'turn_id'> & { score: number; channels: Record<string, number> };
 
-/**
- * Hybrid search over turns: BM25 in Postgres and the turn vectors, fused (search/recall.ts).
- * Filters apply in Postgres to both channels' candidates; the index is asked only for what its
- * records of any age carry (conversation and role), so turns copied from older stores are found.
- */
-export async function searchHistory(
-  services: Services,
-  input: HistorySearchInput,
-  tuning: RecallTuning = RECALL_TUNING,
-): Promise<TurnHit[]> {
+function turnFilters(input: HistorySearchInput): TurnFilters {
   const filters: TurnFilters = {
     conversationId: input.conversation_id,
     role: input.role,
@@ -142,45 +133,78 @@ export async function searchHistory(
   if (filters.since && filters.until && filters.since > filters.until) {
     throw new ValidationError('until', 'must not be before since');
   }
-  const depth = Math.max(input.limit * 5, 50);
+  return filters;
+}
+
+/** How many candidates each channel gives the fusion. */
+function channelDepth(limit: number): number {
+  return Math.max(limit * 5, 50);
+}
+
+/**
+ * The ranked lists of history_search before fusion: BM25 hits (filtered in Postgres), vector
+ * hits (filtered by what every index record carries, conversation and role; the rest is checked
+ * after fusion) and each BM25 hit's neighbouring turns. Exported for the benchmark, which fuses
+ * the same lists under several tunings.
+ *
+ * With `tuning`, the index is asked only when the vectors would vote (BM25 found fewer turns
+ * than the gate): a filtered query of the index costs more than BM25 itself at 100k turns
+ * (docs/benchmarks.md), and it is skipped wherever its answer would be thrown away. Without
+ * `tuning` (the benchmark), both channels always run, in parallel.
+ */
+export async function historyChannels(
+  services: Services,
+  input: HistorySearchInput,
+  tuning?: RecallTuning,
+): Promise<RecallLists> {
+  const filters = turnFilters(input);
+  const depth = channelDepth(input.limit);
   const vectorFilter: VectorFilter = { conversation_id: input.conversation_id, role: input.role };
-  const [lexical, vectorHits] = await Promise.all([
-    lexicalTurns(services.sql, lexicalQuery(input.query), { limit: depth, filters }),
+  const vectorQuery = () =>
     services.embedder.embed([input.query], 'query').then(([embedding]) =>
       services.vectors.query('history', embedding!, {
         limit: depth,
         ...(input.conversation_id !== undefined || input.role !== undefined ? { filter: vectorFilter } : {}),
       }),
-    ),
-  ]);
-  const neighbours =
-    tuning.neighbourWeight > 0
-      ? lexical.map((hit) => {
-          const at = hit.id.lastIndexOf('_turn_');
-          const conversation = hit.id.slice(0, at);
-          const index = Number(hit.id.slice(at + '_turn_'.length));
-          return [turnId(conversation, index - 1), turnId(conversation, index + 1)];
-        })
-      : undefined;
-  const fused = fuseRecall(
-    {
-      lexical: lexical.map((hit) => hit.id),
-      vectors: vectorHits.map((hit) => hit.id),
-      ...(neighbours ? { neighbours } : {}),
-    },
-    tuning,
-  );
-  // Every candidate is checked against Postgres and its filters: stale or filtered-out index
-  // records, and neighbours that do not exist, drop out here.
-  const rows = new Map(
-    (
-      await turnsById(
-        services.sql,
-        fused.slice(0, depth).map((entry) => entry.key),
-        filters,
-      )
-    ).map((row) => [row.turn_id, row]),
-  );
+    );
+  const lexicalQueryRun = lexicalTurns(services.sql, lexicalQuery(input.query), { limit: depth, filters });
+  const [lexical, vectorHits] =
+    tuning === undefined
+      ? await Promise.all([lexicalQueryRun, vectorQuery()])
+      : await lexicalQueryRun.then(
+          async (hits) =>
+            [
+              hits,
+              hits.length < tuning.vectorGate && tuning.vectorWeight > 0 ? await vectorQuery() : [],
+            ] as const,
+        );
+  return {
+    lexical: lexical.map((hit) => hit.id),
+    vectors: vectorHits.map((hit) => hit.id),
+    neighbours: lexical.map((hit) => {
+      const at = hit.id.lastIndexOf('_turn_');
+      const conversation = hit.id.slice(0, at);
+      const index = Number(hit.id.slice(at + '_turn_'.length));
+      return [turnId(conversation, index - 1), turnId(conversation, index + 1)];
+    }),
+  };
+}
+
+/**
+ * Hybrid search over turns: BM25 in Postgres and the turn vectors, fused (search/recall.ts).
+ * Every fused candidate is checked against Postgres and the filters: stale or filtered-out index
+ * records, and neighbours that do not exist, drop out, so turns copied from older stores (whose
+ * index records lack speaker and time) are still filtered right.
+ */
+export async function searchHistory(
+  services: Services,
+  input: HistorySearchInput,
+  tuning: RecallTuning = RECALL_TUNING,
+): Promise<TurnHit[]> {
+  const filters = turnFilters(input);
+  const fused = fuseRecall(await historyChannels(services, input, tuning), tuning);
+  const candidates = fused.slice(0, channelDepth(input.limit)).map((entry) => entry.key);
+  const rows = new Map((await turnsById(services.sql, candidates, filters)).map((row) => [row.turn_id, row]));
   return fused
     .filter((entry) => rows.has(entry.key))
     .slice(0, input.limit)

@@ -103,17 +103,18 @@ export async function searchMemories(
   tuning: RecallTuning = RECALL_TUNING,
 ): Promise<Array<Memory & { score: number; channels: Record<string, number> }>> {
   const depth = Math.max(input.limit * 5, 50);
-  const [[embedding], lexical] = await Promise.all([
-    services.embedder.embed([input.query], 'query'),
-    lexicalMemories(services.sql, lexicalQuery(input.query), {
-      limit: depth,
-      minConfidence: input.min_confidence,
-    }),
-  ]);
-  const vectorHits = await services.vectors.query('memory', embedding!, {
+  const lexical = await lexicalMemories(services.sql, lexicalQuery(input.query), {
     limit: depth,
-    ...(input.min_confidence > 0 ? { filter: { confidence: { $gte: input.min_confidence } } } : {}),
+    minConfidence: input.min_confidence,
   });
+  // The index is asked only where its vectors vote (search/recall.ts: BM25 found few memories).
+  const vectorHits =
+    lexical.length < tuning.vectorGate && tuning.vectorWeight > 0
+      ? await services.vectors.query('memory', (await services.embedder.embed([input.query], 'query'))[0]!, {
+          limit: depth,
+          ...(input.min_confidence > 0 ? { filter: { confidence: { $gte: input.min_confidence } } } : {}),
+        })
+      : [];
   const fused = fuseRecall(
     { lexical: lexical.map((hit) => hit.id), vectors: vectorHits.map((hit) => hit.id) },
     tuning,

@@ -10,7 +10,7 @@ import type { VectorHit } from '../../vectors/index.js';
 import { round } from '../scores.js';
 import type { Services } from '../services.js';
 
-export type Channel = 'artifact_vectors' | 'chunk_vectors' | 'lexical' | 'memory' | 'events';
+export type Channel = 'artifact_vectors' | 'chunk_vectors' | 'lexical' | 'memory' | 'history' | 'events';
 
 export type ChunkRef = ChunkPiece;
 

@@ -8,7 +8,8 @@ import { latestChunksById } from '../../store/chunks.js';
 import { type EventView, rankEventsForQuery } from '../../store/events.js';
 import { lexicalSearch } from '../../store/lexical.js';
 import { latestRevisionsByArtifactId, type RevisionRow } from '../../store/revisions.js';
-import type { VectorHit } from '../../vectors/index.js';
+import { searchHistory, type TurnHit } from '../history.js';
+import { searchMemories } from '../memories.js';
 import { round } from '../scores.js';
 import type { Services } from '../services.js';
 import type { ArtifactSearchInput } from './artifact-search.js';
@@ -30,15 +31,30 @@ import { fuseRanks } from './rrf.js';
 export interface HybridSearchInput extends ArtifactSearchInput {
   include_memory: boolean;
   include_events: boolean;
+  include_history?: boolean;
 }
 
 type ArtifactChannel = 'artifact_vectors' | 'chunk_vectors' | 'lexical';
+
+export interface HybridTuning {
+  /**
+   * Weight of one vote of the passage-vector channel (the others count 1). Each embedding now
+   * votes once, so the weight says how far the vectors are trusted against BM25; the offline
+   * embedder alone beats BM25 on the MS MARCO sample (MRR@10 0.719 vs 0.619), and at weight 1
+   * fusion fell below vectors alone (0.686). Chosen cross-validated on halves of the sample's
+   * queries (bench/serve.ts, docs/benchmarks.md).
+   */
+  readonly passageVectorWeight: number;
+}
+
+export const HYBRID_TUNING: HybridTuning = { passageVectorWeight: 2 };
 
 /** What each channel found, before fusion. */
 interface ChannelResults {
   artifacts: Array<[ArtifactChannel, Candidate[]]>;
   latest: Map<string, RevisionRow>;
-  memories: VectorHit[];
+  memories: Awaited<ReturnType<typeof searchMemories>>;
+  turns: TurnHit[];
   events: EventView[];
 }
 
@@ -50,14 +66,20 @@ async function runChannels(
   const depth = Math.max(input.limit * 3, 30);
   const filter = vectorFilter(filters);
   const [vector] = await services.embedder.embed([input.query], 'query');
-  const [artifactHits, chunkHits, lexicalHits, memories, events] = await Promise.all([
+  const [artifactHits, chunkHits, lexicalHits, memories, turns, events] = await Promise.all([
     services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
     services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
     lexicalSearch(services.sql, lexicalQuery(input.query), {
       limit: depth * 2,
       ...(filters ? { filters } : {}),
     }),
-    input.include_memory ? services.vectors.query('memory', vector!, { limit: depth }) : Promise.resolve([]),
+    // Memories and turns are ranked by their own hybrid search (BM25 and vectors, search/recall.ts).
+    input.include_memory
+      ? searchMemories(services, { query: input.query, limit: depth, min_confidence: 0 })
+      : Promise.resolve([]),
+    input.include_history
+      ? searchHistory(services, { query: input.query, limit: Math.min(depth, 50) })
+      : Promise.resolve([]),
     input.include_events ? rankEventsForQuery(services.sql, input.query, depth) : Promise.resolve([]),
   ]);
 
@@ -82,14 +104,25 @@ async function runChannels(
     ...chunkHits.map(fromChunkRecord),
     ...artifactHits.filter((hit) => hit.metadata.is_chunked !== true).map(fromArtifactRecord),
   ].sort((a, b) => b.score - a.score);
+  // The artifact-level record of a small (unchunked) artifact is the same vector as its one
+  // passage: listed in both vector channels, it would get two votes from one embedding and
+  // outvote BM25's single one. The artifact channel therefore ranks chunked artifacts only (by
+  // their opening), and the passage channel ranks every piece.
   return {
     artifacts: [
-      ['artifact_vectors', currentCandidates(artifactHits.map(fromArtifactRecord), latest)],
+      [
+        'artifact_vectors',
+        currentCandidates(
+          artifactHits.filter((hit) => hit.metadata.is_chunked === true).map(fromArtifactRecord),
+          latest,
+        ),
+      ],
       ['chunk_vectors', currentCandidates(passages, latest)],
       ['lexical', currentCandidates(lexical, latest)],
     ],
     latest,
     memories,
+    turns,
     events,
   };
 }
@@ -111,7 +144,11 @@ function choosePiece(found: ReadonlyArray<[ArtifactChannel, Candidate]>, isChunk
   return best!;
 }
 
-export async function hybridSearch(services: Services, input: HybridSearchInput) {
+export async function hybridSearch(
+  services: Services,
+  input: HybridSearchInput,
+  tuning: HybridTuning = HYBRID_TUNING,
+) {
   const k = services.config.rrfConstant;
   const filters = input.filters === undefined ? undefined : toFilters(input.filters);
   const found = await runChannels(services, input, filters);
@@ -121,8 +158,17 @@ export async function hybridSearch(services: Services, input: HybridSearchInput)
   const weight = found.artifacts.length;
   const top = fuseRanks(
     [
-      ...found.artifacts.map(([name, list]) => ({ name, keys: list.map((c) => `artifact:${c.artifactId}`) })),
-      { name: 'memory', keys: found.memories.map((hit) => `memory:${hit.id}`), weight },
+      ...found.artifacts.map(([name, list]) => ({
+        name,
+        keys: list.map((c) => `artifact:${c.artifactId}`),
+        ...(name === 'chunk_vectors' ? { weight: tuning.passageVectorWeight } : {}),
+      })),
+      { name: 'memory', keys: found.memories.map((hit) => `memory:${hit.memory_id}`), weight },
+      {
+        name: 'history',
+        keys: found.turns.map((turn) => `turn:${turn.conversation_id}_turn_${turn.turn_index}`),
+        weight,
+      },
       { name: 'events', keys: found.events.map((event) => `event:${event.event_id}`), weight },
     ],
     k,
@@ -146,7 +192,10 @@ export async function hybridSearch(services: Services, input: HybridSearchInput)
     services.sql,
     [...pieces.values()].filter((c) => c.match.text === '').map((c) => c.match.chunk_id),
   );
-  const memoryById = new Map(found.memories.map((hit) => [hit.id, hit]));
+  const memoryById = new Map(found.memories.map((hit) => [hit.memory_id, hit]));
+  const turnById = new Map(
+    found.turns.map((turn) => [`${turn.conversation_id}_turn_${turn.turn_index}`, turn]),
+  );
   const eventById = new Map(found.events.map((event) => [event.event_id, event]));
 
   const results = top.map((entry) => {
@@ -159,12 +208,16 @@ export async function hybridSearch(services: Services, input: HybridSearchInput)
       return {
         kind: 'memory' as const,
         memory_id: id,
-        content: hit.document ?? '',
-        type: String(hit.metadata.type),
-        confidence: Number(hit.metadata.confidence),
+        content: hit.content,
+        type: hit.type,
+        confidence: hit.confidence,
         score,
         channels,
       };
+    }
+    if (kind === 'turn') {
+      const { score: _, channels: __, ...turn } = turnById.get(id)!;
+      return { kind: 'turn' as const, ...turn, score, channels };
     }
     if (kind === 'event') return { kind: 'event' as const, ...eventById.get(id)!, score, channels };
     const revision = found.latest.get(id)!;

@@ -56,13 +56,17 @@ export const hybridSearchTool = defineTool({
   title: 'Hybrid search',
   description:
     'The best general search: fuses vector search over artifacts and chunks with keyword (BM25) search over ' +
-    'their text by reciprocal-rank fusion, and optionally memories and extracted events. Each result says ' +
+    'their text by reciprocal-rank fusion, and optionally memories, conversation turns and extracted events. Each result says ' +
     'which channels found it and at which rank.',
   input: v.pipe(
     v.strictObject({
       query: nonBlank(1000, 'What to look for: a question, keywords or a phrase.'),
       limit: integer(1, 50, 5, 'How many results to return (1 to 50, default 5).'),
       include_memory: flag(false, 'Also search stored memories.'),
+      include_history: flag(
+        false,
+        'Also search conversation turns (as history_search does, across conversations).',
+      ),
       include_events: flag(
         false,
         'Also search extracted events (decisions, commitments, ...) of the latest revision of each artifact; ' +
