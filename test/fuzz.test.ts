@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { MAX_TURN_INDEX } from '../src/domain/history.js';
 import { COLLECTIONS } from '../src/vectors/index.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
@@ -59,7 +60,7 @@ const SHAPES: ToolShape[] = [
       conversation_id: text,
       role: enumeration,
       content: text,
-      turn_index: int(0, Number.MAX_SAFE_INTEGER),
+      turn_index: int(0, MAX_TURN_INDEX),
     },
   },
   {

@@ -110,7 +110,7 @@ describe('the packed tarball, installed and started over stdio like an MCP clien
       await client.connect(transport, { timeout: SLOW_MS });
       pid = transport.pid;
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 17);
+      assert.equal(tools.length, 18);
 
       const stored = await callTool(client, 'memory_store', {
         content: 'The user prefers dark mode in every editor',
@@ -181,7 +181,7 @@ describe('the packed tarball, installed and started over stdio like an MCP clien
     try {
       await client.connect(transport, { timeout: SLOW_MS });
       const { tools } = await client.listTools();
-      assert.equal(tools.length, 17);
+      assert.equal(tools.length, 18);
       const stored = await callTool(client, 'memory_store', { content: 'x', type: 'fact', confidence: 1 });
       assert.equal(stored.isError, true);
       const error = stored.data.error as { code: string; message: string };

@@ -24,6 +24,9 @@ import { fuseRecall, RECALL_TUNING, type RecallLists, type RecallTuning } from '
 import type { Services } from './services.js';
 
 export const ROLES = ['user', 'assistant', 'system'] as const;
+
+/** The largest turn_index: the column is a Postgres `integer`. */
+export const MAX_TURN_INDEX = 2_147_483_647;
 export type Role = (typeof ROLES)[number];
 
 export interface Turn {

@@ -99,7 +99,9 @@ export async function callTool(
         { cause: error },
       );
     }
-    const output = await tool.handler(services, input);
+    // The call runs on a view taken now: a `memory reindex` switch replaces the shared services'
+    // index and embedder between calls, and a call must not embed in one space and search another.
+    const output = await tool.handler({ ...services }, input);
     hooks.onToolCall?.(name, 'ok', (performance.now() - started) / 1000);
     return { content: [{ type: 'text', text: JSON.stringify(output) }], structuredContent: output };
   } catch (error) {

@@ -74,7 +74,10 @@ export interface VectorIndex {
    * used): how a reindex writes new collections while this one keeps serving.
    */
   at(generations: Generations, space: EmbeddingSpace): VectorIndex;
-  /** The embedding space the bound collection of `name` records, without checking it; undefined when absent. */
+  /**
+   * The embedding space the bound collection of `name` records, without checking it; undefined
+   * when absent (pgvector: also when empty, since an empty table takes the configured space).
+   */
   storedSpace(name: CollectionName): Promise<EmbeddingSpace | undefined>;
   /** Removes the bound collection of `name` with everything in it (no error when absent). */
   drop(name: CollectionName): Promise<void>;

@@ -245,6 +245,9 @@ export function createPgvectorIndex(options: {
           select embedding_provider, embedding_model, embedding_dimensions
           from vector_collection where name = ${physical(name)}`;
           if (row === undefined) return undefined;
+          // An empty table holds vectors of no space (open() makes it again for the configured one).
+          const [any] = await sql`select 1 from ${sql(table(name))} limit 1`;
+          if (any === undefined) return undefined;
           const provider = row.embedding_provider;
           if (provider !== 'openai' && provider !== 'local') return undefined;
           return { provider, model: row.embedding_model, dimensions: row.embedding_dimensions };

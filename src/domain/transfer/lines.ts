@@ -9,6 +9,7 @@
  * here rather than by a constraint halfway through an import.
  */
 import * as v from 'valibot';
+import { MAX_TURN_INDEX } from '../history.js';
 import { sha256Hex } from '../ids.js';
 
 export const EXPORT_FORMAT = 'memory-export';
@@ -67,7 +68,7 @@ export const TurnLine = v.strictObject({
     v.minLength(1, 'must not be empty'),
     v.maxLength(100, 'must be at most 100 characters long'),
   ),
-  turn_index: count,
+  turn_index: v.pipe(count, v.maxValue(MAX_TURN_INDEX, `must be at most ${MAX_TURN_INDEX}`)),
   role: v.picklist(['user', 'assistant', 'system'], 'must be user, assistant or system'),
   speaker: nullableText,
   content: nonEmpty,

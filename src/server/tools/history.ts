@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { appendTurn, getHistory, ROLES, searchHistory } from '../../domain/history.js';
+import { appendTurn, getHistory, MAX_TURN_INDEX, ROLES, searchHistory } from '../../domain/history.js';
 import { defineTool } from './registry.js';
 import { integer, isoDate, nonBlank, oneOf, text, wholeNumber } from './schemas.js';
 
@@ -15,7 +15,7 @@ export const historyAppend = defineTool({
     role: oneOf(ROLES, 'Who spoke: user, assistant or system.'),
     content: nonBlank(50_000, 'What was said (1 to 50,000 characters).'),
     turn_index: v.pipe(
-      wholeNumber(0),
+      wholeNumber(0, MAX_TURN_INDEX),
       v.description('Position of the turn in the conversation, starting at 0.'),
     ),
     ts: v.optional(isoDate('When the turn was said, ISO 8601 (default: now).')),
