@@ -431,7 +431,7 @@ describe('memory serve over MCP Streamable HTTP', () => {
         'history_append',
         { conversation_id: 'c', role: 'user', content: 'x', turn_index: -1 },
         'turn_index',
-        />= 0/,
+        /from 0 to 2147483647/,
       ],
       [
         'history_append',
