@@ -15,7 +15,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Embedder } from '../../providers/embedder.js';
+import type { Embedder, EmbeddingSpace } from '../../providers/embedder.js';
 import type { Sql } from '../../store/connect.js';
 import type { MemoryRow } from '../../store/memories.js';
 import {
@@ -31,7 +31,7 @@ import {
 } from '../../store/transfer.js';
 import type { TurnRow } from '../../store/turns.js';
 import { embeddableText } from '../../text/embeddable.js';
-import type { VectorIndex, VectorRecord } from '../../vectors/index.js';
+import type { CollectionName, VectorIndex, VectorRecord } from '../../vectors/index.js';
 import { artifactVectorRecords } from '../artifact-records.js';
 import { turnVectorRecord } from '../history.js';
 import { memoryVectorRecord } from '../memories.js';
@@ -145,9 +145,23 @@ export async function importFile(
   return report;
 }
 
-async function writeMemories(deps: ImportDeps, rows: readonly MemoryRow[]): Promise<number> {
-  const inserted = await importMemories(deps.sql, rows);
-  const fresh = rows.filter((row) => inserted.has(row.memory_id));
+/**
+ * Rows of one kind inserted where absent (their ids come back), then the fresh ones embedded and
+ * indexed together; if that fails, the rows inserted here are removed again.
+ */
+async function writeIndexed<Row extends { content: string }>(
+  deps: ImportDeps,
+  rows: readonly Row[],
+  kind: {
+    insert(sql: Sql, rows: readonly Row[]): Promise<Set<string>>;
+    remove(sql: Sql, ids: string[]): Promise<void>;
+    idOf(row: Row): string;
+    collection: CollectionName;
+    record(row: Row, embedding: number[], space: EmbeddingSpace): VectorRecord;
+  },
+): Promise<number> {
+  const inserted = await kind.insert(deps.sql, rows);
+  const fresh = rows.filter((row) => inserted.has(kind.idOf(row)));
   if (fresh.length === 0) return 0;
   try {
     const vectors = await deps.embedder.embed(
@@ -155,35 +169,33 @@ async function writeMemories(deps: ImportDeps, rows: readonly MemoryRow[]): Prom
       'document',
     );
     await deps.vectors.upsert(
-      'memory',
-      fresh.map((row, i) => memoryVectorRecord(row, vectors[i]!, deps.embedder.space)),
+      kind.collection,
+      fresh.map((row, i) => kind.record(row, vectors[i]!, deps.embedder.space)),
     );
   } catch (error) {
-    await deleteImportedMemories(deps.sql, [...inserted]);
+    await kind.remove(deps.sql, [...inserted]);
     throw error;
   }
   return fresh.length;
 }
 
-async function writeTurns(deps: ImportDeps, rows: readonly TurnRow[]): Promise<number> {
-  const inserted = await importTurns(deps.sql, rows);
-  const fresh = rows.filter((row) => inserted.has(row.turn_id));
-  if (fresh.length === 0) return 0;
-  try {
-    const vectors = await deps.embedder.embed(
-      fresh.map((row) => embeddableText(row.content)),
-      'document',
-    );
-    await deps.vectors.upsert(
-      'history',
-      fresh.map((row, i) => turnVectorRecord(row, vectors[i]!, deps.embedder.space)),
-    );
-  } catch (error) {
-    await deleteImportedTurns(deps.sql, [...inserted]);
-    throw error;
-  }
-  return fresh.length;
-}
+const writeMemories = (deps: ImportDeps, rows: readonly MemoryRow[]) =>
+  writeIndexed(deps, rows, {
+    insert: importMemories,
+    remove: deleteImportedMemories,
+    idOf: (row) => row.memory_id,
+    collection: 'memory',
+    record: memoryVectorRecord,
+  });
+
+const writeTurns = (deps: ImportDeps, rows: readonly TurnRow[]) =>
+  writeIndexed<TurnRow>(deps, rows, {
+    insert: importTurns,
+    remove: deleteImportedTurns,
+    idOf: (row) => row.turn_id,
+    collection: 'history',
+    record: turnVectorRecord,
+  });
 
 /**
  * Revisions one transaction each (importRevision), then the latest ones embedded and indexed
