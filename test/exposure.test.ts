@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
+import { hostAllowed } from '../src/server/exposure.js';
 import { announceAuthModes } from '../src/server/oauth/bearer.js';
 import { runCli } from './helpers/cli.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -216,5 +217,33 @@ describe('a server bound beyond loopback without authentication', () => {
         .mcp.allowedHosts,
       ['a.example', 'b.example:8443', 'm.example.org'],
     );
+  });
+});
+
+describe('which Host names pass, by where the server is bound', () => {
+  test('loopback-bound: loopback names, addresses and the configured names only', () => {
+    const config = loadConfig({});
+    assert.equal(hostAllowed('localhost:3000', config), true);
+    assert.equal(hostAllowed('127.0.0.1:3000', config), true);
+    assert.equal(hostAllowed('evil.example', config), false);
+    const named = loadConfig({ MCP_ALLOWED_HOSTS: 'memory.internal' });
+    assert.equal(hostAllowed('memory.internal:3000', named), true);
+    assert.equal(hostAllowed('evil.example', named), false);
+  });
+
+  test('bound beyond loopback: any name (a container, a tunnel, a proxy) until MCP_ALLOWED_HOSTS lists them', () => {
+    const open = loadConfig({ MCP_HOST: '0.0.0.0' });
+    assert.equal(hostAllowed('mcp-server:3000', open), true);
+    assert.equal(hostAllowed('abc.ngrok-free.app', open), true);
+    const pinned = loadConfig({ MCP_HOST: '0.0.0.0', MCP_ALLOWED_HOSTS: 'mcp.example.com' });
+    assert.equal(hostAllowed('mcp.example.com', pinned), true);
+    assert.equal(hostAllowed('abc.ngrok-free.app', pinned), false);
+    const published = loadConfig({
+      MCP_HOST: '0.0.0.0',
+      MCP_PUBLIC_URL: 'https://memory.example.com',
+      MCP_OWNER_SECRET: 'a-long-enough-owner-secret',
+    });
+    assert.equal(hostAllowed('memory.example.com', published), true);
+    assert.equal(hostAllowed('evil.example', published), false);
   });
 });

@@ -44,12 +44,20 @@ function hostName(host: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
-/** Whether a request's Host header names this server. */
+/**
+ * Whether a request's Host header names this server. DNS rebinding turns a browser into a client
+ * of a server it believes private, which is what a loopback-bound server is: there, only loopback
+ * names, addresses and the configured names pass. A server bound beyond loopback is reachable by
+ * whatever names the network gives it (a container name, a tunnel's or a proxy's domain) and is
+ * protected by its token; it checks names only once MCP_ALLOWED_HOSTS (or MCP_PUBLIC_URL) lists
+ * them.
+ */
 export function hostAllowed(host: string | undefined, config: Config): boolean {
   if (host === undefined || host === '') return false;
   const lower = host.toLowerCase();
   const name = hostName(lower);
   if (LOOPBACK_NAMES.has(name) || isIP(name) !== 0) return true;
+  if (config.mcp.allowedHosts.length === 0 && boundBeyondLoopback(config)) return true;
   return config.mcp.allowedHosts.some((allowed) =>
     allowed.includes(':') ? allowed === lower : allowed === name,
   );
