@@ -309,8 +309,12 @@ describe('a server killed mid-ingest, then reindex --check and --repair', () => 
           content: i === 0 ? LONG : `Lost note ${i}, never committed.`,
         }).catch(() => undefined),
       );
+      // Ingest writes the artifact record, then its chunks: wait for both before the kill.
       await eventually(
-        async () => ((await index.count('artifacts')) >= 4 ? true : undefined),
+        async () =>
+          (await index.count('artifacts')) >= 4 && (await index.count('artifact_chunks')) > 1
+            ? true
+            : undefined,
         SLOW_MS,
         'the in-flight ingests to write their vectors',
       );
