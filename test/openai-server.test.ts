@@ -19,7 +19,7 @@ describe('OpenAI-compatible test server', () => {
   });
 
   const client = (options: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}) =>
-    new OpenAI({ apiKey: 'sk-test', baseURL: fake.url, maxRetries: 0, timeout: 2000, ...options });
+    new OpenAI({ apiKey: 'sk-test', baseURL: fake.url, maxRetries: 0, timeout: 30_000, ...options });
 
   test('embeddings: one unit vector per input, of the requested dimensions', async () => {
     const result = await client().embeddings.create({ model: 'm', input: ['a b', 'c'], dimensions: 16 });
@@ -51,21 +51,25 @@ describe('OpenAI-compatible test server', () => {
   });
 
   test('a slow answer times out on the client side', async () => {
-    fake.queue('chat', { kind: 'delay', ms: 1000 });
+    fake.queue('chat', { kind: 'delay', ms: 6000 });
     await assert.rejects(
-      client({ timeout: 200 }).chat.completions.create({
+      client({ timeout: 2000 }).chat.completions.create({
         model: 'm',
         messages: [{ role: 'user', content: 'hi' }],
       }),
       (error: unknown) => error instanceof OpenAI.APIConnectionTimeoutError,
     );
+    await fake.idle();
+    assert.deepEqual(fake.pending('chat'), [], 'the request took the delay');
   });
 
   test('a delayed request takes no further fault, even once its client has timed out', async () => {
     const stale = { kind: 'status', status: 401, message: 'meant for the next request' } as const;
-    fake.queue('chat', { kind: 'delay', ms: 400 }, stale);
+    // The client gives up long before the answer, yet late enough for its request to arrive and
+    // take the delay even on a busy machine.
+    fake.queue('chat', { kind: 'delay', ms: 6000 }, stale);
     await assert.rejects(
-      client({ timeout: 100 }).chat.completions.create({
+      client({ timeout: 2000 }).chat.completions.create({
         model: 'm',
         messages: [{ role: 'user', content: 'a' }],
       }),

@@ -76,8 +76,13 @@ function jsonRpcError(
  */
 async function readBody(c: Context, limit: number): Promise<string | undefined> {
   const declared = Number(c.req.header('content-length'));
-  if (declared > limit) return undefined;
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (declared > limit) {
+    // Read and drop the body while the 413 goes out: a client still uploading would otherwise
+    // see its connection reset instead of the answer.
+    incoming?.resume();
+    return undefined;
+  }
   if (incoming === undefined) {
     const text = await c.req.text();
     return Buffer.byteLength(text) > limit ? undefined : text;
