@@ -32,6 +32,7 @@ import {
   percentile,
   runAsScript,
   sleep,
+  waitForExit,
 } from './result.js';
 
 const PROCESSES = 2;
@@ -67,17 +68,6 @@ interface Processes {
   lines: string[];
   assertAlive(): void;
   stop(): Promise<void>;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolveExit) => {
-    const timer = setTimeout(() => resolveExit(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveExit(true);
-    });
-  });
 }
 
 /** Starts PROCESSES copies of `script` and resolves once `ready` says they are all up. */

@@ -54,6 +54,7 @@ import {
   percentile,
   runAsScript,
   sleep,
+  waitForExit,
 } from './result.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./queue-worker.js', import.meta.url));
@@ -116,17 +117,6 @@ interface WorkerPool {
   /** Throws when a worker exited on its own (with the end of its stderr). */
   assertAlive(): void;
   stop(): Promise<void>;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolveExit) => {
-    const timer = setTimeout(() => resolveExit(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveExit(true);
-    });
-  });
 }
 
 /**

@@ -3,6 +3,7 @@
  * `run(options): Promise<BenchResult[]>`; `bench/index.ts` runs them in turn and prints each
  * result as a GitHub-markdown table, so the figures can be pasted into an issue as they are.
  */
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -115,3 +116,15 @@ export async function runAsScript(run: (options: BenchOptions) => Promise<BenchR
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolveSleep) => setTimeout(resolveSleep, ms));
+
+/** Resolves true once `child` has exited, or false after `ms`. */
+export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolveExit) => {
+    const timer = setTimeout(() => resolveExit(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolveExit(true);
+    });
+  });
+}

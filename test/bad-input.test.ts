@@ -7,24 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_TURN_INDEX } from '../src/domain/history.js';
-import { COLLECTIONS } from '../src/vectors/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
-
-/** Row counts of every table in the schema and of every vector collection. */
-async function snapshot(t: TestServer): Promise<Record<string, number>> {
-  const tables = await t.db.sql<Array<{ name: string }>>`
-    select table_name as name from information_schema.tables
-    where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`;
-  const counts: Record<string, number> = {};
-  for (const { name } of tables) {
-    const [row] = await t.db.sql.unsafe<Array<{ n: number }>>(`select count(*)::int as n from "${name}"`);
-    counts[name] = row!.n;
-  }
-  for (const collection of COLLECTIONS) {
-    counts[`vectors:${collection}`] = await t.server.services.vectors.count(collection);
-  }
-  return counts;
-}
+import { snapshot, startTestServer, type TestServer } from './helpers/server.js';
 
 const note = { artifact_type: 'note', source_system: 'tests', content: 'A short note about the launch.' };
 const turn = { conversation_id: 'conv-1', role: 'user', content: 'hello', turn_index: 0 };

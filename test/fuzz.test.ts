@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MAX_TURN_INDEX } from '../src/domain/history.js';
-import { COLLECTIONS } from '../src/vectors/index.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { snapshot, startTestServer, type TestServer } from './helpers/server.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 
@@ -281,22 +280,6 @@ const badCall: fc.Arbitrary<BadCall> = fc.constantFrom(...SHAPES).chain((shape) 
     },
   ),
 );
-
-/** Row counts of every table in the schema and of every vector collection. */
-async function snapshot(t: TestServer): Promise<Record<string, number>> {
-  const tables = await t.db.sql<Array<{ name: string }>>`
-    select table_name as name from information_schema.tables
-    where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`;
-  const counts: Record<string, number> = {};
-  for (const { name } of tables) {
-    const [row] = await t.db.sql.unsafe<Array<{ n: number }>>(`select count(*)::int as n from "${name}"`);
-    counts[name] = row!.n;
-  }
-  for (const collection of COLLECTIONS) {
-    counts[`vectors:${collection}`] = await t.server.services.vectors.count(collection);
-  }
-  return counts;
-}
 
 describe('fuzzed bad calls', () => {
   let t: TestServer;

@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type RunningServer, runServe } from '../../src/cli/serve.js';
 import { loadConfig } from '../../src/config.js';
 import { configureLogging } from '../../src/log.js';
+import { COLLECTIONS } from '../../src/vectors/index.js';
 import { startTestChroma, type TestChroma } from './chroma.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -130,4 +131,20 @@ async function startOn(
       if (!shared?.chroma) await chroma.destroy();
     },
   };
+}
+
+/** Row counts of every table in the schema and of every vector collection. */
+export async function snapshot(t: TestServer): Promise<Record<string, number>> {
+  const tables = await t.db.sql<Array<{ name: string }>>`
+    select table_name as name from information_schema.tables
+    where table_schema = 'public' and table_type = 'BASE TABLE' order by table_name`;
+  const counts: Record<string, number> = {};
+  for (const { name } of tables) {
+    const [row] = await t.db.sql.unsafe<Array<{ n: number }>>(`select count(*)::int as n from "${name}"`);
+    counts[name] = row!.n;
+  }
+  for (const collection of COLLECTIONS) {
+    counts[`vectors:${collection}`] = await t.server.services.vectors.count(collection);
+  }
+  return counts;
 }
