@@ -96,7 +96,7 @@ interface CorpusStats {
 /** The tables BM25 reads: artifact chunks (of latest revisions), memories, conversation turns. */
 type LexicalCorpus = 'artifact_chunk' | LexicalTable;
 
-const statsCache = new WeakMap<Sql, Map<LexicalCorpus, { at: number; value: Promise<CorpusStats> }>>();
+const statsCache = new WeakMap<Sql, Map<LexicalCorpus, StatsEntry>>();
 
 async function corpusStats(sql: Sql, corpus: LexicalCorpus = 'artifact_chunk'): Promise<CorpusStats> {
   let byCorpus = statsCache.get(sql);
@@ -105,7 +105,26 @@ async function corpusStats(sql: Sql, corpus: LexicalCorpus = 'artifact_chunk'): 
     statsCache.set(sql, byCorpus);
   }
   const cached = byCorpus.get(corpus);
-  if (cached !== undefined && Date.now() - cached.at < STATS_TTL_MS) return cached.value;
+  if (cached === undefined) return refreshStats(sql, corpus, byCorpus);
+  // Stale figures are served while one refresh runs in the background: no search waits for the
+  // count, whose cost grows with the corpus (about 200 ms at 100k chunks).
+  if (Date.now() - cached.at >= STATS_TTL_MS && !cached.refreshing) {
+    cached.refreshing = true;
+    refreshStats(sql, corpus, byCorpus, cached).catch(() => {
+      cached.refreshing = false;
+    });
+  }
+  return cached.value;
+}
+
+type StatsEntry = { at: number; value: Promise<CorpusStats>; refreshing?: boolean };
+
+function refreshStats(
+  sql: Sql,
+  corpus: LexicalCorpus,
+  byCorpus: Map<LexicalCorpus, StatsEntry>,
+  stale?: StatsEntry,
+): Promise<CorpusStats> {
   const rows =
     corpus === 'artifact_chunk'
       ? sql<{ n: number; avgdl: number | null }[]>`
@@ -129,9 +148,16 @@ async function corpusStats(sql: Sql, corpus: LexicalCorpus = 'artifact_chunk'): 
       commonShares: (stats?.shares ?? []).slice(0, lexemes.length),
     };
   });
-  byCorpus.set(corpus, { at: Date.now(), value });
-  value.catch(() => byCorpus.delete(corpus));
-  return value;
+  if (stale === undefined) {
+    // The first search of a corpus waits for its figures; a failed count is not kept.
+    byCorpus.set(corpus, { at: Date.now(), value });
+    value.catch(() => byCorpus.delete(corpus));
+    return value;
+  }
+  return value.then((fresh) => {
+    byCorpus.set(corpus, { at: Date.now(), value: Promise.resolve(fresh) });
+    return fresh;
+  });
 }
 
 /**
@@ -147,13 +173,22 @@ function commonShare(n: number): number {
   return Math.max(0.02, 500 / n);
 }
 
+/**
+ * BM25 over the chunks of latest revisions (see the top of this file). Without filters, the
+ * candidates come from each query term's best postings (sql/011, `postingSearch`); with filters,
+ * from every chunk holding a selective term, so that a filter never leaves a search short.
+ */
 export async function lexicalSearch(
   sql: Sql,
   query: LexicalQuery,
-  options: { limit: number; filters?: ArtifactFilters },
+  options: { limit: number; filters?: ArtifactFilters; exact?: boolean },
 ): Promise<LexicalHit[]> {
   if (options.limit < 1) return [];
   const f = options.filters ?? {};
+  if (options.exact !== true && Object.values(f).every((value) => value === undefined)) {
+    const hits = await postingSearch(sql, 'artifact_chunk', query, options.limit);
+    return hits.map(({ id: _, ...hit }) => hit);
+  }
   const { text, emphasised } = query;
   const stats = await corpusStats(sql);
   const rows = await sql<
@@ -280,9 +315,13 @@ export async function lexicalSearchRows(
   sql: Sql,
   table: LexicalTable,
   query: LexicalQuery,
-  options: { limit: number; keep?: SqlFragment },
+  options: { limit: number; keep?: SqlFragment; exact?: boolean },
 ): Promise<RowHit[]> {
   if (options.limit < 1) return [];
+  if (options.keep === undefined && options.exact !== true) {
+    const hits = await postingSearch(sql, table, query, options.limit);
+    return hits.map((hit) => ({ id: hit.id, score: hit.score }));
+  }
   const stats = await corpusStats(sql, table);
   const key = sql(KEY_COLUMN[table]);
   const rows = await sql<{ id: string; score: number }[]>`
@@ -341,4 +380,132 @@ export async function lexicalSearchRows(
     order by score desc, id
     limit ${options.limit}`;
   return rows.map((row) => ({ id: row.id, score: row.score }));
+}
+
+/**
+ * How many of each query term's best postings are read: the candidates are the union of these
+ * lists, and every candidate is then scored exactly. A term found in fewer rows is read whole.
+ * bench/search-scale.ts measures what it costs and how far the results stay from exact BM25.
+ */
+export const POSTINGS_PER_TERM = 100;
+
+/** Where each corpus keeps its postings (sql/011) and which column names a row. */
+const POSTINGS: Record<LexicalCorpus, { table: string; key: string }> = {
+  artifact_chunk: { table: 'chunk_posting', key: 'artifact_uid' },
+  memory: { table: 'memory_posting', key: 'memory_id' },
+  conversation_turn: { table: 'turn_posting', key: 'turn_id' },
+};
+
+interface PostingHit extends Omit<LexicalHit, 'score'> {
+  id: string;
+  score: number;
+}
+
+/**
+ * BM25 with bounded work: each query term contributes its `perTerm` best postings (highest
+ * `impact`, read backwards from the top of the posting table's primary key), and the union of
+ * those rows is scored exactly as the filtered path scores its candidates: the same idf, tf and
+ * length normalisation from the rows' own tsvectors. Document frequencies are the posting counts
+ * (an index-only count of one key range) or, for the terms Postgres's statistics call common,
+ * their share of the corpus, so the work depends on the number of query terms and `perTerm`, not
+ * on how many rows hold a term. A row that is in no term's best list is not scored: with a
+ * `perTerm` well above the limit this is a row that no single term ranks near the top.
+ */
+export async function postingSearch(
+  sql: Sql,
+  corpus: LexicalCorpus,
+  query: LexicalQuery,
+  limit: number,
+  perTerm = Math.max(POSTINGS_PER_TERM, limit),
+): Promise<PostingHit[]> {
+  const stats = await corpusStats(sql, corpus);
+  const posting = POSTINGS[corpus];
+  const postings = sql(posting.table);
+  const key = sql(posting.key);
+  // The candidates' rows: a chunk of a latest revision, or the memory or turn itself.
+  const rows =
+    corpus === 'artifact_chunk'
+      ? sql`
+          select c.artifact_uid || ':' || c.chunk_index as id, c.artifact_uid, c.revision_id, c.chunk_index,
+                 c.chunk_id, r.artifact_id, c.text_length, c.text_tsv
+          from candidates k
+          join artifact_revision r on r.artifact_uid = k.artifact_uid and r.is_latest
+          join artifact_chunk c
+            on c.artifact_uid = k.artifact_uid and c.revision_id = r.revision_id and c.chunk_index = k.chunk_index`
+      : sql`
+          select d.${key} as id, null::text as artifact_uid, null::text as revision_id, 0 as chunk_index,
+                 null::text as chunk_id, null::text as artifact_id, d.text_length, d.text_tsv
+          from candidates k join ${sql(corpus)} d on d.${key} = k.${key}`;
+  const candidateKey = corpus === 'artifact_chunk' ? sql`p.artifact_uid, p.chunk_index` : sql`p.${key}`;
+  // The primary key's order read backwards, ties included, so the lists do not depend on the plan.
+  const best =
+    corpus === 'artifact_chunk'
+      ? sql`p.impact desc, p.artifact_uid desc, p.chunk_index desc`
+      : sql`p.impact desc, p.${key} desc`;
+  const found = await sql<
+    {
+      id: string;
+      artifact_uid: string;
+      revision_id: string;
+      artifact_id: string;
+      chunk_id: string;
+      chunk_index: number;
+      score: number;
+    }[]
+  >`
+    with common as materialized (
+      select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
+    ),
+    terms as materialized (
+      select q.lexeme,
+             case when q.lexeme = any(tsvector_to_array(to_tsvector('english', ${query.emphasised})))
+                  then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end as weight,
+             coalesce(
+               c.share * ${stats.n}::float8,
+               (select count(*) from ${postings} p where p.lexeme = q.lexeme)::float8
+             ) as df
+      from unnest(tsvector_to_array(to_tsvector('english', ${query.text}))) q(lexeme)
+      left join common c on c.lexeme = q.lexeme
+    ),
+    candidates as materialized (
+      select distinct ${candidateKey}
+      from terms t
+      cross join lateral (
+        select * from ${postings} p where p.lexeme = t.lexeme order by ${best} limit ${perTerm}
+      ) p
+    ),
+    matches as materialized (
+      select m.*, ts_filter(setweight(m.text_tsv, 'A', (select array_agg(lexeme) from terms)), '{a}') as hits
+      from (${rows}) m
+    ),
+    scored as (
+      select m.id, m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index,
+             sum(
+               t.weight
+               -- N may be a few seconds old (see corpusStats): never below a term's df.
+               * ln(1 + (greatest(${stats.n}::float8, t.df) - t.df + 0.5) / (t.df + 0.5))
+               * o.tf * (${K1}::float8 + 1)
+               / (o.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * m.text_length / ${stats.avgdl}::float8))
+               order by o.lexeme
+             ) as score
+      from matches m
+      cross join lateral (
+        select h.lexeme, coalesce(array_length(h.positions, 1), 1)::float8 as tf from unnest(m.hits) h
+      ) o
+      join terms t on t.lexeme = o.lexeme
+      group by m.id, m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index
+    )
+    select id, artifact_uid, revision_id, artifact_id, chunk_id, chunk_index, score
+    from scored
+    order by score desc, artifact_uid, revision_id, chunk_index, id
+    limit ${limit}`;
+  return found.map((row) => ({
+    id: row.id,
+    artifactUid: row.artifact_uid,
+    revisionId: row.revision_id,
+    artifactId: row.artifact_id,
+    chunkId: row.chunk_id,
+    chunkIndex: row.chunk_index,
+    score: row.score,
+  }));
 }
