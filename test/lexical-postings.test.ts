@@ -1,5 +1,5 @@
 /**
- * The postings of sql/011 and the bounded BM25 that reads them (store/lexical.ts postingSearch):
+ * The postings of sql/011 and the bounded BM25 that reads them (store/lexical.ts):
  * - the triggers keep the postings equal to the searchable rows through every write (a new
  *   revision, a reverted one, a delete, a replaced turn, an undone write), and the migration
  *   gives a database written before it the same postings;
@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { lexicalQuery } from '../src/domain/search/lexical-query.js';
 import type { Sql } from '../src/store/connect.js';
 import { connect } from '../src/store/connect.js';
-import { type LexicalTable, lexicalSearch, lexicalSearchRows, postingSearch } from '../src/store/lexical.js';
+import { type LexicalTable, lexicalSearch, lexicalSearchRows } from '../src/store/lexical.js';
 import { deleteMemoryRow, insertMemories, insertMemory } from '../src/store/memories.js';
 import { migrate, readMigrations } from '../src/store/migrate.js';
 import { deleteArtifactRows, type NewRevision, writeRevision } from '../src/store/revisions.js';
@@ -313,7 +313,7 @@ describe('bounded BM25 over postings', () => {
   test('with short lists, only each term’s best rows are scored, each with its exact score', async () => {
     const perTerm = 3;
     for (const query of queries) {
-      const bounded = await postingSearch(db.sql, 'memory', lexicalQuery(query), 10, perTerm);
+      const bounded = await lexicalSearchRows(db.sql, 'memory', lexicalQuery(query), { limit: 10, perTerm });
       const exact = new Map(
         (await lexicalSearchRows(db.sql, 'memory', lexicalQuery(query), { limit: 1000, exact: true })).map(
           (hit) => [hit.id, hit.score],
