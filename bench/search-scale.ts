@@ -17,11 +17,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { artifactIdOf, artifactUidOf, chunkIdOf, revisionIdOf, sha256Hex } from '../src/domain/ids.js';
 import { artifactsKind } from '../src/domain/reindex/kinds.js';
 import { lexicalQuery } from '../src/domain/search/lexical-query.js';
 import { lexicalSearch } from '../src/store/lexical.js';
 import { insertMemories } from '../src/store/memories.js';
+import { writeRevision } from '../src/store/revisions.js';
 import { insertTurns } from '../src/store/turns.js';
+import { chunkText } from '../src/text/chunking.js';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
 import { startTestServer, type TestServer } from '../test/helpers/server.js';
 import { type BenchResult, isMainModule, mean, percentile, runAsScript } from './result.js';
 
@@ -231,6 +235,102 @@ async function measure(t: TestServer, items: number, queries: string[]): Promise
   };
 }
 
+/** The ingest transaction (store/revisions.ts writeRevision) of one text, as artifact_ingest writes it. */
+async function ingestTransaction(db: TestDatabase, sourceId: string, content: string): Promise<number> {
+  const uid = artifactUidOf('bench', sourceId);
+  const hash = sha256Hex(content);
+  const artifactId = artifactIdOf('bench', sourceId, hash);
+  const { chunks, isChunked, tokenCount } = chunkText(content, {
+    singlePieceMaxTokens: 1200,
+    targetTokens: 900,
+    overlapTokens: 100,
+  });
+  const revision = {
+    artifact_uid: uid,
+    revision_id: revisionIdOf(hash),
+    artifact_id: artifactId,
+    artifact_type: 'doc' as const,
+    source_system: 'bench',
+    source_id: sourceId,
+    source_url: null,
+    source_ts: null,
+    title: null,
+    author: null,
+    participants: [],
+    content_hash: hash,
+    token_count: tokenCount,
+    is_chunked: isChunked,
+    chunk_count: isChunked ? chunks.length : 0,
+    sensitivity: 'normal' as const,
+    visibility_scope: 'me' as const,
+    retention_policy: 'forever' as const,
+  };
+  const rows = chunks.map((chunk) => ({
+    chunk_index: chunk.index,
+    chunk_id: isChunked ? chunkIdOf(artifactId, chunk.index, sha256Hex(chunk.text)) : artifactId,
+    start_char: chunk.startChar,
+    end_char: chunk.endChar,
+    token_count: chunk.tokenCount,
+    content_hash: sha256Hex(chunk.text),
+    text: chunk.text,
+  }));
+  const started = performance.now();
+  await writeRevision(db.sql, revision, content, rows, 3);
+  return performance.now() - started;
+}
+
+/**
+ * What keeping postings costs a write: the ingest transaction into two databases, one with the
+ * posting triggers disabled, alternating call by call so machine noise falls on both. Each
+ * source is written twice (a second revision replaces the first one's postings).
+ */
+async function writeCost(passages: string[], quick: boolean): Promise<BenchResult> {
+  const [withPostings, without] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  try {
+    await without.sql`alter table artifact_chunk disable trigger chunk_posting_keep`;
+    await without.sql`alter table artifact_revision disable trigger chunk_posting_keep`;
+    const rows: BenchResult['rows'] = [];
+    const calls = quick ? 20 : 200;
+    for (const [label, bytes] of [
+      ['1 KB note', 1000],
+      ['100 KB document', 100_000],
+    ] as const) {
+      const samples: Record<'on' | 'off', number[]> = { on: [], off: [] };
+      const count = bytes > 10_000 ? Math.ceil(calls / 10) : calls;
+      for (let i = 0; i < count; i++) {
+        let content = '';
+        for (let k = i; content.length < bytes; k += 7) content += `${passages[k % passages.length]!}\n`;
+        for (const version of [content, `${content}Revised.`]) {
+          const first = i % 2 === 0;
+          const a = await ingestTransaction(first ? withPostings : without, `${label}-${i}`, version);
+          const b = await ingestTransaction(first ? without : withPostings, `${label}-${i}`, version);
+          samples.on.push(first ? a : b);
+          samples.off.push(first ? b : a);
+        }
+      }
+      const on = { p50: percentile(samples.on, 0.5), p95: percentile(samples.on, 0.95) };
+      const off = { p50: percentile(samples.off, 0.5), p95: percentile(samples.off, 0.95) };
+      rows.push({
+        write: label,
+        transactions: samples.on.length,
+        'with postings p50 / p95 ms': `${fmt(on.p50)} / ${fmt(on.p95)}`,
+        'without p50 / p95 ms': `${fmt(off.p50)} / ${fmt(off.p95)}`,
+        'ratio p50': Number((on.p50 / off.p50).toFixed(2)),
+      });
+    }
+    return {
+      name: 'What keeping postings costs the ingest transaction (Postgres only)',
+      rows,
+      notes: [
+        'the transaction artifact_ingest runs (revision, text, chunks, job); each source written twice, the second revision replacing the first',
+        'artifact_ingest as a client sees it also embeds and writes the vector index (bench/serve.ts)',
+      ],
+    };
+  } finally {
+    await Promise.all([withPostings.drop(), without.drop()]);
+  }
+}
+
 export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
   const sample = JSON.parse(readFileSync(SAMPLE, 'utf8')) as Sample;
   const passages = Object.values(sample.passages);
@@ -239,6 +339,7 @@ export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
     { length: options.quick ? 50 : 200 },
     (_, i) => sample.queries[i % sample.queries.length]!.query,
   );
+  const cost = await writeCost(passages, options.quick);
   const t = await startTestServer();
   try {
     const results: Step[] = [];
@@ -264,6 +365,7 @@ export async function run(options: { quick: boolean }): Promise<BenchResult[]> {
       select (select count(*) from chunk_posting)::int as chunk, (select count(*) from memory_posting)::int as memory,
              (select count(*) from turn_posting)::int as turn`;
     return [
+      cost,
       {
         name: 'Search and listing as the store grows (MCP over HTTP, real Postgres and Chroma, offline embedder)',
         rows: results.flatMap((step) => step.rows),

@@ -10,6 +10,11 @@
 -- `impact` is the term-frequency part of BM25 (k1 1.2, b 0.75) with a fixed reference length per
 -- table, so that a posting never needs rewriting as the corpus grows. It only orders candidates:
 -- the scores a search returns are computed from the rows themselves with the live average length.
+--
+-- Postings are inserted without ON CONFLICT: a row gets its postings once (a chunk only when its
+-- revision is the latest, a revision that becomes the latest only from chunks written before),
+-- so a duplicate would be a bug to surface, and ON CONFLICT would cost one more index probe per
+-- posting on every ingest.
 
 -- BM25's tf part for a term found `tf` times in a row of `dl` lexeme occurrences.
 CREATE FUNCTION lexical_impact(tf integer, dl integer, reference_length float8) RETURNS real
@@ -58,7 +63,6 @@ LANGUAGE sql AS $$
   SELECT p.lexeme, p.impact, c.artifact_uid, c.chunk_index
   FROM artifact_chunk c, lexical_postings(c.text_tsv, c.text_length, 100) p
   WHERE c.artifact_uid = uid AND c.revision_id = revision
-  ON CONFLICT DO NOTHING
 $$;
 
 CREATE FUNCTION chunk_posting_remove(uid text, chunk integer, tsv tsvector, dl integer) RETURNS void
@@ -88,8 +92,7 @@ BEGIN
     FROM lexical_postings(NEW.text_tsv, NEW.text_length, 100) p
     WHERE EXISTS (
       SELECT 1 FROM artifact_revision r
-      WHERE r.artifact_uid = NEW.artifact_uid AND r.revision_id = NEW.revision_id AND r.is_latest)
-    ON CONFLICT DO NOTHING;
+      WHERE r.artifact_uid = NEW.artifact_uid AND r.revision_id = NEW.revision_id AND r.is_latest);
   ELSE
     -- A deleted chunk (also when its revision is deleted, by cascade): its postings, if any.
     PERFORM chunk_posting_remove(OLD.artifact_uid, OLD.chunk_index, OLD.text_tsv, OLD.text_length);
@@ -114,8 +117,7 @@ BEGIN
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     INSERT INTO memory_posting (lexeme, impact, memory_id)
-    SELECT p.lexeme, p.impact, NEW.memory_id FROM lexical_postings(NEW.text_tsv, NEW.text_length, 20) p
-    ON CONFLICT DO NOTHING;
+    SELECT p.lexeme, p.impact, NEW.memory_id FROM lexical_postings(NEW.text_tsv, NEW.text_length, 20) p;
   END IF;
   RETURN NULL;
 END
@@ -134,8 +136,7 @@ BEGIN
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     INSERT INTO turn_posting (lexeme, impact, turn_id)
-    SELECT p.lexeme, p.impact, NEW.turn_id FROM lexical_postings(NEW.text_tsv, NEW.text_length, 20) p
-    ON CONFLICT DO NOTHING;
+    SELECT p.lexeme, p.impact, NEW.turn_id FROM lexical_postings(NEW.text_tsv, NEW.text_length, 20) p;
   END IF;
   RETURN NULL;
 END
