@@ -31,30 +31,31 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   FROM unnest(tsv) u
 $$;
 
--- The primary keys lead with (lexeme, impact): "the best postings of a term" is a backward scan
--- of one key range, a term's document frequency an index-only count of it, and a row's postings
--- are found again from its tsvector (deletes probe the exact keys).
+-- The keys lead with (lexeme, impact descending): "the best postings of a term" is the start of
+-- one key range, read in the order a search breaks ties (impact, then the row's key), a term's
+-- document frequency an index-only count of the range, and a row's postings are found again from
+-- its tsvector (deletes probe the exact keys).
 CREATE TABLE chunk_posting (
   lexeme       text    NOT NULL,
   impact       real    NOT NULL,
   artifact_uid text    NOT NULL,
-  chunk_index  integer NOT NULL,
-  PRIMARY KEY (lexeme, impact, artifact_uid, chunk_index)
+  chunk_index  integer NOT NULL
 );
+CREATE UNIQUE INDEX chunk_posting_key ON chunk_posting (lexeme, impact DESC, artifact_uid, chunk_index);
 
 CREATE TABLE memory_posting (
   lexeme    text NOT NULL,
   impact    real NOT NULL,
-  memory_id text NOT NULL,
-  PRIMARY KEY (lexeme, impact, memory_id)
+  memory_id text NOT NULL
 );
+CREATE UNIQUE INDEX memory_posting_key ON memory_posting (lexeme, impact DESC, memory_id);
 
 CREATE TABLE turn_posting (
   lexeme  text NOT NULL,
   impact  real NOT NULL,
-  turn_id text NOT NULL,
-  PRIMARY KEY (lexeme, impact, turn_id)
+  turn_id text NOT NULL
 );
+CREATE UNIQUE INDEX turn_posting_key ON turn_posting (lexeme, impact DESC, turn_id);
 
 -- Reference lengths (lexeme occurrences): a chunk of prose, a one-sentence memory, a turn.
 CREATE FUNCTION chunk_posting_add(uid text, revision text) RETURNS void

@@ -310,6 +310,28 @@ describe('bounded BM25 over postings', () => {
     });
   }
 
+  test('a filter that leaves fewer rows than the limit among the best postings scores every row it keeps', async () => {
+    for (const query of queries) {
+      const keep = db.sql`d.conversation_id = 'c3'`;
+      const narrow = await lexicalSearchRows(db.sql, 'conversation_turn', lexicalQuery(query), {
+        limit: 10,
+        keep,
+        perTerm: 3,
+      });
+      const exact = await lexicalSearchRows(db.sql, 'conversation_turn', lexicalQuery(query), {
+        limit: 10,
+        keep,
+        exact: true,
+      });
+      assert.deepEqual(
+        narrow.map((hit) => hit.id),
+        exact.map((hit) => hit.id),
+        query,
+      );
+      assert.ok(narrow.every((hit) => hit.id.startsWith('c3_turn_')));
+    }
+  });
+
   test('with short lists, only each term’s best rows are scored, each with its exact score', async () => {
     const perTerm = 3;
     for (const query of queries) {
@@ -323,7 +345,7 @@ describe('bounded BM25 over postings', () => {
         select p.memory_id
         from unnest(tsvector_to_array(to_tsvector('english', ${query}))) q(lexeme)
         cross join lateral (
-          select memory_id from memory_posting p where p.lexeme = q.lexeme order by impact desc, memory_id desc limit ${perTerm}
+          select memory_id from memory_posting p where p.lexeme = q.lexeme order by impact desc, memory_id limit ${perTerm}
         ) p`;
       const allowed = new Set(best.map((row) => row.memory_id));
       assert.ok(bounded.length <= Math.min(10, allowed.size), query);

@@ -61,17 +61,18 @@ const CAPITALISED_TERM_WEIGHT = 1.5;
  * - Ties are broken by (artifact_uid, revision_id, chunk_index) or the row's id, and per-term
  *   contributions are summed in lexeme order, so the same data always gives the same order.
  *
- * Which rows are scored (the candidates), two ways:
- * - Unfiltered: each term's POSTINGS_PER_TERM best postings (highest BM25 tf weight in the row,
- *   read backwards from the top of the posting table's primary key). The work depends on the
- *   number of query terms, not on how many rows hold a term. A row in no term's best list is not
- *   scored; bench/search-scale.ts measures how often that changes the top 10 against the
- *   exhaustive way.
- * - Filtered, or `exact`: every row that passes the filter and holds a selective term (found by
- *   the GIN index on `text_tsv`, or by the filter's own index when that is narrower, such as one
- *   conversation). A term found in more than max(2 %, 500) of the rows does not select: it is
- *   still scored on the rows its rarer companions select, and when every term is that common the
- *   rarest one selects. Linear in the rows selected.
+ * Which rows are scored (the candidates):
+ * - First, each term's POSTINGS_PER_TERM best postings (highest BM25 tf weight in the row, read
+ *   from the start of the posting key's range), keeping those that pass the filters. The work
+ *   depends on the number of query terms, not on how many rows hold a term. A row in no term's
+ *   best list is not scored; bench/search-scale.ts measures how often that changes the top 10
+ *   against the exhaustive way.
+ * - When filters leave fewer rows than the limit among those (a narrow filter, such as one
+ *   conversation), or with `exact`: every row that passes the filters and holds a selective term
+ *   (found by the GIN index on `text_tsv`, or by the filter's own index when that is narrower).
+ *   A term found in more than max(2 %, 500) of the rows does not select: it is still scored on
+ *   the rows its rarer companions select, and when every term is that common the rarest one
+ *   selects. Linear in the rows selected.
  * Both score their candidates the same way, from the rows' own tsvectors.
  *
  * The planner cannot estimate a tsquery computed inside the statement: it guessed 5 rows for
@@ -216,7 +217,11 @@ interface Bm25Options {
   perTerm?: number | undefined;
 }
 
-/** BM25 over one corpus (see the top of this file). */
+/**
+ * BM25 over one corpus (see the top of this file). The best postings are scored first; when a
+ * filter leaves fewer rows than the limit among them, every row that passes the filter is scored
+ * instead. Without a filter, fewer rows than the limit means every term's postings were all read.
+ */
 async function bm25(
   sql: Sql,
   corpus: LexicalCorpus,
@@ -225,10 +230,24 @@ async function bm25(
 ): Promise<ScoredRow[]> {
   if (options.limit < 1) return [];
   const stats = await corpusStats(sql, corpus);
+  if (options.exact !== true) {
+    const best = await bm25Query(sql, corpus, query, options, stats, true);
+    if (options.filter === undefined || best.length >= options.limit) return best;
+  }
+  return bm25Query(sql, corpus, query, options, stats, false);
+}
+
+async function bm25Query(
+  sql: Sql,
+  corpus: LexicalCorpus,
+  query: LexicalQuery,
+  options: Bm25Options,
+  stats: CorpusStats,
+  fromPostings: boolean,
+): Promise<ScoredRow[]> {
   const posting = POSTINGS[corpus];
   const postings = sql(posting.table);
   const key = sql(posting.key);
-  const fromPostings = options.filter === undefined && options.exact !== true;
   const perTerm = options.perTerm ?? Math.max(POSTINGS_PER_TERM, options.limit);
   const isChunk = corpus === 'artifact_chunk';
   // The rows: a chunk with its revision (only latest revisions are searched), a memory or a turn.
@@ -245,28 +264,29 @@ async function bm25(
   const candidates = fromPostings
     ? sql`
       candidates as materialized (
-        -- Each term's best postings, in the primary key's order read backwards (ties included),
-        -- so the lists do not depend on the plan.
+        -- Each term's best postings in the order of the posting key (sql/011), ties included, so
+        -- the lists do not depend on the plan and prefer the rows the final order prefers.
         select distinct ${isChunk ? sql`p.artifact_uid, p.chunk_index` : sql`p.${key}`}
         from terms t
         cross join lateral (
           select * from ${postings} p
           where p.lexeme = t.lexeme
-          order by ${isChunk ? sql`p.impact desc, p.artifact_uid desc, p.chunk_index desc` : sql`p.impact desc, p.${key} desc`}
+          order by ${isChunk ? sql`p.impact desc, p.artifact_uid, p.chunk_index` : sql`p.impact desc, p.${key}`}
           limit ${perTerm}
         ) p
       ),`
     : sql``;
+  const filter = options.filter === undefined ? sql`` : sql`and ${options.filter}`;
   const rows = fromPostings
     ? sql`
       from candidates k
       join ${source}
-        on ${isChunk ? sql`d.artifact_uid = k.artifact_uid and d.chunk_index = k.chunk_index` : sql`d.${key} = k.${key}`}`
+        on ${isChunk ? sql`d.artifact_uid = k.artifact_uid and d.chunk_index = k.chunk_index` : sql`d.${key} = k.${key}`}
+      where true ${filter}`
     : sql`
       from ${source}
       -- The GIN index on text_tsv, or the filter's own index when it is narrower.
-      where d.text_tsv @@ (select tsquery from selection)
-        ${options.filter === undefined ? sql`` : sql`and ${options.filter}`}`;
+      where d.text_tsv @@ (select tsquery from selection) ${filter}`;
   return sql<ScoredRow[]>`
     with common as materialized (
       select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
