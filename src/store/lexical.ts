@@ -190,6 +190,12 @@ export interface RowHit {
  */
 export const POSTINGS_PER_TERM = 100;
 
+/**
+ * How many rows, by their score over the postings read, are scored in full (at least twice the
+ * limit).
+ */
+export const SHORTLIST = 100;
+
 /** Where each corpus keeps its postings (sql/011) and which column names a row. */
 const POSTINGS: Record<LexicalCorpus, { table: string; key: string }> = {
   artifact_chunk: { table: 'chunk_posting', key: 'artifact_uid' },
@@ -213,8 +219,10 @@ interface Bm25Options {
   filter?: SqlFragment | undefined;
   /** Score every row holding a selective term even without a filter (the reference). */
   exact?: boolean | undefined;
-  /** Postings read per term (default max(POSTINGS_PER_TERM, limit)). */
+  /** Postings read per common term (default max(POSTINGS_PER_TERM, limit)). */
   perTerm?: number | undefined;
+  /** Rows scored in full (default max(SHORTLIST, 2 x limit)). */
+  shortlist?: number | undefined;
 }
 
 /**
@@ -261,83 +269,95 @@ async function bm25Query(
           d.chunk_id, r.artifact_id`
     : sql`d.${key} as id, null::text as artifact_uid, null::text as revision_id, 0 as chunk_index,
           null::text as chunk_id, null::text as artifact_id`;
+  const rowKey = isChunk ? sql`p.artifact_uid, p.chunk_index` : sql`p.${key}`;
   const candidates = fromPostings
     ? sql`
       candidates as materialized (
-        -- Each term's best postings in the order of the posting key (sql/011), ties included, so
-        -- the lists do not depend on the plan and prefer the rows the final order prefers.
-        select distinct ${isChunk ? sql`p.artifact_uid, p.chunk_index` : sql`p.${key}`}
+        -- From the postings alone (an index-only scan): every posting of a selective term and the
+        -- best ones of a common term, in the order of the posting key (sql/011), ties included,
+        -- so the lists do not depend on the plan. Each row's score over the postings read is a
+        -- lower bound of its BM25 (a common term past its best postings is missing); the rows
+        -- with the highest are scored in full below.
+        select ${rowKey},
+               sum(t.factor * p.tf * (${K1}::float8 + 1)
+                   / (p.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * p.dl / ${stats.avgdl}::float8))) as partial
         from terms t
         cross join lateral (
           select * from ${postings} p
           where p.lexeme = t.lexeme
           order by ${isChunk ? sql`p.impact desc, p.artifact_uid, p.chunk_index` : sql`p.impact desc, p.${key}`}
-          limit ${perTerm}
+          limit (case when coalesce(t.share, 0) <= ${commonShare(stats.n)} then null else ${perTerm}::bigint end)
         ) p
+        group by ${rowKey}
+        order by partial desc, ${rowKey}
+        limit ${options.shortlist ?? Math.max(SHORTLIST, options.limit * 2)}
       ),`
     : sql``;
   const filter = options.filter === undefined ? sql`` : sql`and ${options.filter}`;
   const rows = fromPostings
     ? sql`
       from candidates k
+      cross join selection w
       join ${source}
         on ${isChunk ? sql`d.artifact_uid = k.artifact_uid and d.chunk_index = k.chunk_index` : sql`d.${key} = k.${key}`}
       where true ${filter}`
     : sql`
-      from ${source}
+      from selection w
+      cross join ${source}
       -- The GIN index on text_tsv, or the filter's own index when it is narrower.
-      where d.text_tsv @@ (select tsquery from selection) ${filter}`;
+      where d.text_tsv @@ w.tsquery ${filter}`;
   return sql<ScoredRow[]>`
     with common as materialized (
       select lexeme, share from unnest(${stats.commonLexemes}::text[], ${stats.commonShares}::float8[]) as c(lexeme, share)
     ),
     terms as materialized (
-      select q.lexeme, c.share,
-             case when q.lexeme = any(tsvector_to_array(to_tsvector('english', ${query.emphasised})))
-                  then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end as weight,
-             coalesce(
-               c.share * ${stats.n}::float8,
-               (select count(*) from ${postings} p where p.lexeme = q.lexeme)::float8
-             ) as df,
-             -- The lexeme as a tsquery operand (quotes doubled, backslashes escaped), so that no
-             -- lexeme can be read as an operator.
-             '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
-      from unnest(tsvector_to_array(to_tsvector('english', ${query.text}))) q(lexeme)
-      left join common c on c.lexeme = q.lexeme
+      select *,
+             -- N may be a few seconds old (see corpusStats): never below a term's df.
+             weight * ln(1 + (greatest(${stats.n}::float8, df) - df + 0.5) / (df + 0.5)) as factor
+      from (
+        select q.lexeme, c.share,
+               case when q.lexeme = any(tsvector_to_array(to_tsvector('english', ${query.emphasised})))
+                    then ${CAPITALISED_TERM_WEIGHT}::float8 else 1 end as weight,
+               coalesce(
+                 c.share * ${stats.n}::float8,
+                 (select count(*) from ${postings} p where p.lexeme = q.lexeme)::float8
+               ) as df,
+               -- The lexeme as a tsquery operand (quotes doubled, backslashes escaped), so that no
+               -- lexeme can be read as an operator.
+               '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
+        from unnest(tsvector_to_array(to_tsvector('english', ${query.text}))) q(lexeme)
+        left join common c on c.lexeme = q.lexeme
+      ) q
     ),
     selection as materialized (
-      -- OR of the selective terms, or the rarest one when every term is common.
+      -- OR of the selective terms, or the rarest one when every term is common; and each term's
+      -- weight times idf, by lexeme, for the scoring.
       select coalesce(
                string_agg(quoted, ' | ') filter (where coalesce(share, 0) <= ${commonShare(stats.n)}),
                (array_agg(quoted order by share nulls first))[1]
              )::tsquery as tsquery,
-             array_agg(lexeme) as lexemes
+             array_agg(lexeme order by lexeme) as lexemes,
+             array_agg(factor order by lexeme) as factors
       from terms
     ),
     ${candidates}
-    matches as materialized (
-      -- Only the query's lexemes with their positions: setweight marks them, ts_filter drops the
-      -- rest, so the scoring below reads a few lexemes, not the whole row.
-      select ${columns}, d.text_length,
-             ts_filter(setweight(d.text_tsv, 'A', (select lexemes from selection)), '{a}') as hits
-      ${rows}
-    ),
     scored as (
-      select m.id, m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index,
-             sum(
-               t.weight
-               -- N may be a few seconds old (see corpusStats): never below a term's df.
-               * ln(1 + (greatest(${stats.n}::float8, t.df) - t.df + 0.5) / (t.df + 0.5))
-               * o.tf * (${K1}::float8 + 1)
-               / (o.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * m.text_length / ${stats.avgdl}::float8))
-               order by o.lexeme
+      select ${columns},
+             (
+               -- Only the query's lexemes with their positions: setweight marks them, ts_filter
+               -- drops the rest, so this reads a few lexemes, not the whole row.
+               select sum(
+                        w.factors[array_position(w.lexemes, h.lexeme)]
+                        * h.tf * (${K1}::float8 + 1)
+                        / (h.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * d.text_length / ${stats.avgdl}::float8))
+                        order by h.lexeme
+                      )
+               from (
+                 select lexeme, coalesce(array_length(positions, 1), 1)::float8 as tf
+                 from unnest(ts_filter(setweight(d.text_tsv, 'A', w.lexemes), '{a}'))
+               ) h
              ) as score
-      from matches m
-      cross join lateral (
-        select h.lexeme, coalesce(array_length(h.positions, 1), 1)::float8 as tf from unnest(m.hits) h
-      ) o
-      join terms t on t.lexeme = o.lexeme
-      group by m.id, m.artifact_uid, m.revision_id, m.artifact_id, m.chunk_id, m.chunk_index
+      ${rows}
     )
     select id, artifact_uid, revision_id, artifact_id, chunk_id, chunk_index, score
     from scored
@@ -349,7 +369,13 @@ async function bm25Query(
 export async function lexicalSearch(
   sql: Sql,
   query: LexicalQuery,
-  options: { limit: number; filters?: ArtifactFilters; exact?: boolean; perTerm?: number },
+  options: {
+    limit: number;
+    filters?: ArtifactFilters;
+    exact?: boolean;
+    perTerm?: number;
+    shortlist?: number;
+  },
 ): Promise<LexicalHit[]> {
   const f = options.filters ?? {};
   const conditions = [
@@ -382,7 +408,7 @@ export async function lexicalSearchRows(
   sql: Sql,
   table: LexicalTable,
   query: LexicalQuery,
-  options: { limit: number; keep?: SqlFragment; exact?: boolean; perTerm?: number },
+  options: { limit: number; keep?: SqlFragment; exact?: boolean; perTerm?: number; shortlist?: number },
 ): Promise<RowHit[]> {
   const rows = await bm25(sql, table, query, { ...options, filter: options.keep });
   return rows.map((row) => ({ id: row.id, score: row.score }));
