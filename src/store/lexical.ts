@@ -61,19 +61,19 @@ const CAPITALISED_TERM_WEIGHT = 1.5;
  * - Ties are broken by (artifact_uid, revision_id, chunk_index) or the row's id, and per-term
  *   contributions are summed in lexeme order, so the same data always gives the same order.
  *
- * Which rows are scored (the candidates):
- * - First, each term's POSTINGS_PER_TERM best postings (highest BM25 tf weight in the row, read
- *   from the start of the posting key's range), keeping those that pass the filters. The work
- *   depends on the number of query terms, not on how many rows hold a term. A row in no term's
- *   best list is not scored; bench/search-scale.ts measures how often that changes the top 10
- *   against the exhaustive way.
- * - When filters leave fewer rows than the limit among those (a narrow filter, such as one
+ * Which rows are scored in full (from their own tsvectors):
+ * - First, from the postings alone (sql/011, an index-only scan): each term's POSTINGS_PER_TERM
+ *   best postings. Each row's BM25 over the postings read is a lower bound of its score (a term
+ *   past its best postings is missing), and the SHORTLIST rows with the highest are scored in
+ *   full, then the filters apply. The work is bounded by the number of query terms: at most
+ *   POSTINGS_PER_TERM index entries each, read without touching a row, and SHORTLIST rows.
+ * - When filters leave fewer rows than the limit in the shortlist (a narrow filter, such as one
  *   conversation), or with `exact`: every row that passes the filters and holds a selective term
  *   (found by the GIN index on `text_tsv`, or by the filter's own index when that is narrower).
- *   A term found in more than max(2 %, 500) of the rows does not select: it is still scored on
- *   the rows its rarer companions select, and when every term is that common the rarest one
- *   selects. Linear in the rows selected.
- * Both score their candidates the same way, from the rows' own tsvectors.
+ *   Linear in the rows selected.
+ * In the exhaustive way, a term found in more than max(2 %, 500) of the rows is common: it does
+ * not select rows, it is scored on the rows its rarer companions select, and when every term is
+ * that common the rarest one selects.
  *
  * The planner cannot estimate a tsquery computed inside the statement: it guessed 5 rows for
  * 16,000. The CTEs that are read more than once are therefore `materialized`.
@@ -184,14 +184,15 @@ export interface RowHit {
 }
 
 /**
- * How many of each query term's best postings an unfiltered search reads: the candidates are the
- * union of these lists (longer when the limit is larger). bench/search-scale.ts measures what it
- * costs and how far the top 10 stays from exhaustive BM25.
+ * How many of each query term's best postings are read (a term in fewer rows is read whole).
+ * On the MS MARCO passages stored 100,000 times over, 1,000 gave the MRR@10 of scoring every row
+ * that holds a selective term, at a fraction of the time; 100 and 300 lost 0.04 to 0.08
+ * (bench/search-scale.ts, docs/benchmarks.md).
  */
-export const POSTINGS_PER_TERM = 100;
+export const POSTINGS_PER_TERM = 1000;
 
 /**
- * How many rows, by their score over the postings read, are scored in full (at least twice the
+ * How many rows, by their BM25 over the postings read, are scored in full (at least twice the
  * limit).
  */
 export const SHORTLIST = 100;
@@ -219,7 +220,7 @@ interface Bm25Options {
   filter?: SqlFragment | undefined;
   /** Score every row holding a selective term even without a filter (the reference). */
   exact?: boolean | undefined;
-  /** Postings read per common term (default max(POSTINGS_PER_TERM, limit)). */
+  /** Postings read per term (default max(POSTINGS_PER_TERM, limit)). */
   perTerm?: number | undefined;
   /** Rows scored in full (default max(SHORTLIST, 2 x limit)). */
   shortlist?: number | undefined;
@@ -273,11 +274,10 @@ async function bm25Query(
   const candidates = fromPostings
     ? sql`
       candidates as materialized (
-        -- From the postings alone (an index-only scan): every posting of a selective term and the
-        -- best ones of a common term, in the order of the posting key (sql/011), ties included,
-        -- so the lists do not depend on the plan. Each row's score over the postings read is a
-        -- lower bound of its BM25 (a common term past its best postings is missing); the rows
-        -- with the highest are scored in full below.
+        -- From the postings alone (an index-only scan): each term's best postings, in the order of
+        -- the posting key (sql/011), ties included, so the lists do not depend on the plan. A
+        -- row's BM25 over the postings read is a lower bound of its score (a term past its best
+        -- postings is missing); the rows with the highest are scored in full below.
         select ${rowKey},
                sum(t.factor * p.tf * (${K1}::float8 + 1)
                    / (p.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * p.dl / ${stats.avgdl}::float8))) as partial
@@ -286,7 +286,7 @@ async function bm25Query(
           select * from ${postings} p
           where p.lexeme = t.lexeme
           order by ${isChunk ? sql`p.impact desc, p.artifact_uid, p.chunk_index` : sql`p.impact desc, p.${key}`}
-          limit (case when coalesce(t.share, 0) <= ${commonShare(stats.n)} then null else ${perTerm}::bigint end)
+          limit ${perTerm}
         ) p
         group by ${rowKey}
         order by partial desc, ${rowKey}
