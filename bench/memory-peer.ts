@@ -35,15 +35,17 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { runServe } from '../src/cli/serve.js';
 import { loadConfig } from '../src/config.js';
 import type { MemoryType } from '../src/domain/memories.js';
+import { lexicalQuery } from '../src/domain/search/lexical-query.js';
 import type { Services } from '../src/domain/services.js';
 import { configureLogging } from '../src/log.js';
 import type { Embedder } from '../src/providers/embedder.js';
 import { createMcpServer } from '../src/server/mcp.js';
 import { TOOLS } from '../src/server/tools/index.js';
 import type { Tool } from '../src/server/tools/registry.js';
+import { lexicalMemories, memoriesById } from '../src/store/memories.js';
 import type { VectorIndex } from '../src/vectors/index.js';
 import { startTestChroma, type TestChroma } from '../test/helpers/chroma.js';
-import { BIN } from '../test/helpers/cli.js';
+import { BIN, within } from '../test/helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
 import {
   type BenchResult,
@@ -354,6 +356,8 @@ interface Spans {
   handler: Span;
   embedding: Span;
   index: Span;
+  /** Index calls of the call in flight, by method and collection ("query memory"). */
+  indexCalls: Map<string, number>;
 }
 
 const TIMED_INDEX_CALLS = new Set<PropertyKey>(['upsert', 'get', 'query', 'delete', 'listIds', 'count']);
@@ -370,9 +374,12 @@ function timedServices(services: Services, spans: Spans): Services {
       const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => Promise<unknown>;
-      return TIMED_INDEX_CALLS.has(property)
-        ? (...args: unknown[]) => spans.index.time(() => method.apply(target, args))
-        : method.bind(target);
+      if (!TIMED_INDEX_CALLS.has(property)) return method.bind(target);
+      return (...args: unknown[]) => {
+        const call = `${String(property)} ${String(args[0])}`;
+        spans.indexCalls.set(call, (spans.indexCalls.get(call) ?? 0) + 1);
+        return spans.index.time(() => method.apply(target, args));
+      };
     },
   }) as VectorIndex;
   return { config: services.config, sql: services.sql, embedder, vectors };
@@ -387,7 +394,12 @@ async function inProcessTarget(key: string, label: string, env: Record<string, s
   const config = loadConfig({ MCP_PORT: '0', LOG_LEVEL: 'ERROR', ...env });
   configureLogging(config.logLevel);
   const server = await runServe(config);
-  const spans: Spans = { handler: new Span(), embedding: new Span(), index: new Span() };
+  const spans: Spans = {
+    handler: new Span(),
+    embedding: new Span(),
+    index: new Span(),
+    indexCalls: new Map(),
+  };
   const tools = TOOLS.map(
     (tool): Tool => ({
       ...tool,
@@ -422,6 +434,8 @@ class Samples {
   readonly handler: number[] = [];
   readonly embedding: number[] = [];
   readonly index: number[] = [];
+  /** In-process targets: index calls over all calls, by method and collection. */
+  readonly indexCalls = new Map<string, number>();
 }
 
 /** Per query kind: how many queries had a right item in the first 5 results, and how many results came. */
@@ -444,11 +458,28 @@ class Recorder {
 
   /** Calls a tool; its latency (and, in process, its parts) go under `${target.key}/${name}`. */
   async call(target: Target, name: string, args: Record<string, unknown>) {
-    if (target.spans !== undefined) for (const span of Object.values(target.spans)) span.total = 0;
+    if (target.spans !== undefined) {
+      for (const span of [target.spans.handler, target.spans.embedding, target.spans.index]) span.total = 0;
+      target.spans.indexCalls.clear();
+    }
     const began = performance.now();
-    const result = (await target.client.callTool({ name, arguments: args }, undefined, {
-      timeout: 120_000,
-    })) as CallToolResult;
+    let result: CallToolResult;
+    // A call this slow is a fault to look into while it lasts, not a figure.
+    const watchdog = setTimeout(
+      () => process.stderr.write(`${target.label} ${name}: no answer after 20 s\n`),
+      20_000,
+    );
+    try {
+      result = (await target.client.callTool({ name, arguments: args }, undefined, {
+        timeout: 120_000,
+      })) as CallToolResult;
+    } catch (error) {
+      throw new Error(`${target.label} ${name}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(watchdog);
+    }
     const ms = performance.now() - began;
     const text = (result.content[0] as { text?: string } | undefined)?.text ?? '';
     if (result.isError) throw new Error(`${target.label} ${name}: ${text.slice(0, 500)}`);
@@ -459,6 +490,8 @@ class Recorder {
       samples.handler.push(target.spans.handler.total);
       samples.embedding.push(target.spans.embedding.total);
       samples.index.push(target.spans.index.total);
+      for (const [call, n] of target.spans.indexCalls)
+        samples.indexCalls.set(call, (samples.indexCalls.get(call) ?? 0) + n);
     }
     return (result.structuredContent ?? JSON.parse(text)) as Record<string, unknown>;
   }
@@ -528,7 +561,14 @@ async function measure(items: readonly Item[], asked: readonly Query[], sizes: S
   const databases: TestDatabase[] = [];
   const chromas: TestChroma[] = [];
   const stopAll = async () => {
-    await Promise.all(targets.map((target) => target.stop()));
+    // A server that does not stop is reported, and the rest is still cleaned up.
+    await Promise.all(
+      targets.map((target) =>
+        within(target.stop(), 60_000, `stopping ${target.label}`).catch((error: Error) =>
+          process.stderr.write(`${error.message}\n`),
+        ),
+      ),
+    );
     await Promise.all([...chromas.map((c) => c.destroy()), ...databases.map((d) => d.drop())]);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -644,6 +684,20 @@ async function measure(items: readonly Item[], asked: readonly Query[], sizes: S
             );
           },
         ]),
+        // memory_search's own SQL, alone: BM25 over the memories, then the rows of the best 50.
+        ...ours
+          .filter((target) => target.sql !== undefined)
+          .map((target) => async () => {
+            const sql = target.sql!;
+            const began = performance.now();
+            const hits = await lexicalMemories(sql, lexicalQuery(query.text), { limit: 50 });
+            await memoriesById(
+              sql,
+              hits.map((hit) => hit.id),
+              { minConfidence: 0 },
+            );
+            recorder.of(`${target.key}/memory_search SQL`).ms.push(performance.now() - began);
+          }),
       ]);
     }
 
@@ -796,6 +850,9 @@ function breakdownTable({ recorder, roundTripMs }: Run): BenchResult {
         'Postgres + domain code ms': round(handler - embedding - index, 2),
         'MCP SDK, validation, JSON ms': round(mcp - handler, 2),
         'stdio + other process ms': round(overStdio - mcp, 2),
+        'index calls per call': [...inProcess.indexCalls]
+          .map(([call, n]) => `${call} ${round(n / inProcess.ms.length, 2)}`)
+          .join(', '),
       });
     }
   }
@@ -807,6 +864,7 @@ function breakdownTable({ recorder, roundTripMs }: Run): BenchResult {
       'embedding and vector index: wall time while an embedding or an index call was in flight (parallel calls counted once); in embedded mode the index is pgvector in the same PGlite, so its SQL is in the index column',
       'Postgres + domain code: the rest of the tool handler; MCP SDK, validation, JSON: in process minus the handler (both sides of the SDK); stdio + other process: over stdio minus in process',
       `Postgres round trip (\`select 1\`, median): embedded ${round(roundTripMs.get('embedded')!, 2)} ms, external ${round(roundTripMs.get('external')!, 2)} ms`,
+      `memory_search's two SQL statements alone (BM25 over the memories, then the rows of the best 50), timed in the same rotation, mean: ${MODES.map(({ mode }) => `${mode} ${round(mean(recorder.of(`${inProcessKey(mode)}/memory_search SQL`).ms), 2)} ms`).join(', ')}`,
       'means, not medians, so that the parts add up',
     ],
   };
