@@ -19,6 +19,7 @@ const BENCHES: Array<[string, string[]]> = [
   ['reindex.js', []], // memory import, reindex and export at 10k artifacts + memories + turns
   ['conversations.js', []], // history_search vs BM25 on the shared LoCoMo conversations
   ['recall-scale.js', []], // history_search at 100k turns; memory_list at 1k vs 10k memories
+  ['search-scale.js', []], // search and listing at 1k, 10k, 100k items; what postings cost a write
   ['memory-peer.js', []], // next to the reference MCP memory server, over stdio, same run
 ];
 
