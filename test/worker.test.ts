@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ingestArtifact } from '../src/domain/ingest.js';
-import { claimJob, type JobRow, recordFailure, releaseJob } from '../src/store/jobs.js';
+import { claimJobs, extendLeases, type JobRow, recordFailure, releaseJobs } from '../src/store/jobs.js';
 import { within } from './helpers/cli.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -570,18 +570,19 @@ describe('claim guards (a worker that lost its lease cannot write)', () => {
 
   test('after another worker took over an expired lease, the first worker can neither fail nor release the job', async () => {
     const result = await ingestArtifact(t.server.services, note('guard', 'We decided to guard every write.'));
-    const first = await claimJob(t.db.sql, 'first', 600);
+    const [first] = await claimJobs(t.db.sql, 'first', 600, 1);
     assert.equal(first?.job.job_id, result.job_id);
     await t.db
       .sql`update event_jobs set locked_at = now() - interval '1 hour' where job_id = ${result.job_id}`;
-    const second = await claimJob(t.db.sql, 'second', 600);
+    const [second] = await claimJobs(t.db.sql, 'second', 600, 1);
     assert.equal(second?.job.job_id, result.job_id);
     assert.equal(second?.job.attempts, 2);
     assert.equal(
       await recordFailure(t.db.sql, first!.job, 'first', { code: 'X', message: 'late', transient: true }),
       undefined,
     );
-    assert.equal(await releaseJob(t.db.sql, first!.job, 'first'), false);
+    assert.equal((await releaseJobs(t.db.sql, [first!.job], 'first')).size, 0);
+    assert.equal((await extendLeases(t.db.sql, [first!.job], 'first')).size, 0);
     const [row] = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = ${result.job_id}`;
     assert.equal(row?.locked_by, 'second');
     assert.equal(row?.status, 'PROCESSING');
