@@ -199,9 +199,10 @@ describe('batch claims', () => {
     const extractor: Extractor = {
       name: 'rules',
       async extract(input) {
+        const extracted = held.extractor.extract(input);
         // Every claimed job starts at once: none waits in the worker without a slot.
         mostHeld = Math.max(mostHeld, (await heldBy('w-slots')).length);
-        return held.extractor.extract(input);
+        return extracted;
       },
     };
     worker = startWorker({
