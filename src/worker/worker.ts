@@ -376,18 +376,21 @@ export function startWorker(options: WorkerOptions): Worker {
 
   /** Fills the free slots until stopping begins; idle while nothing is due. */
   async function claimLoop(): Promise<void> {
+    /** The last claim filled every free slot: more jobs may be due. */
+    let backlog = false;
     while (state === 'running') {
       if (inHand.size >= concurrency) {
         await slotFreed();
         continue;
       }
-      // A job writing its result frees its slot within a statement or two: the claim waits for
-      // it, so that one claim serves that slot too. Claims are planned afresh each time (see
-      // claimJobs), so fewer, fuller claims cost less: with no-op jobs, claiming as soon as one
-      // slot was free gave claims of 2 jobs on average and cost 27% more CPU per job. The wait
-      // is one write, next to extractions that take seconds; a write slower than a poll
-      // interval (a lock wait) does not hold up the free slots any longer.
-      if (writingCount > 0 && (await slotFreed(config.worker.pollIntervalMs))) continue;
+      // With a backlog, a job writing its result frees its slot within a statement or two: the
+      // claim waits for it, so that one claim serves that slot too. Claims are planned afresh
+      // each time (see claimJobs), so fewer, fuller claims cost less: with no-op jobs, claiming
+      // as soon as one slot was free gave claims of 2 jobs on average and cost 27% more CPU per
+      // job. The wait is one write, next to extractions that take seconds; a write slower than
+      // a poll interval (a lock wait) does not hold up the free slots any longer. Woken from
+      // idle (a new job), the claim goes at once: there, latency is what counts.
+      if (backlog && writingCount > 0 && (await slotFreed(config.worker.pollIntervalMs))) continue;
       if (state !== 'running') break;
       const free = concurrency - inHand.size;
       let claims: ClaimedJob[] = [];
@@ -401,7 +404,8 @@ export function startWorker(options: WorkerOptions): Worker {
         claiming = undefined;
       }
       for (const claim of claims) startJob(claim);
-      if (claims.length < free && state === 'running') await idle();
+      backlog = claims.length === free;
+      if (!backlog && state === 'running') await idle();
     }
   }
 
