@@ -145,7 +145,9 @@ export function startWorker(options: WorkerOptions): Worker {
   // The claim loop waits in one of two ways. For a slot: every slot is busy, or the last claim
   // filled every free slot (more may be due); a job that finishes ends that wait. Idle: the last
   // claim came back short, so nothing more was due; a wake-up (a NOTIFY, an in-process call) ends
-  // that wait, else the poll after POLL_INTERVAL_MS. A wake-up that comes while the loop is not
+  // that wait, and so does a job that finishes (one more look, as a poll: with several workers
+  // polling without NOTIFY, this spreads their polls over the interval instead of leaving them
+  // in step), else the poll after POLL_INTERVAL_MS. A wake-up that comes while the loop is not
   // idle is kept for its next idle wait: a job queued while a claim is in flight, which that
   // claim may not have seen, is claimed right after it.
   let wakePending = false;
@@ -371,6 +373,7 @@ export function startWorker(options: WorkerOptions): Worker {
         if (entry.writing) writingCount--;
         inHand.delete(entry);
         endSlotWait?.();
+        endIdle?.();
       });
   }
 
