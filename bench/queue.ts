@@ -25,7 +25,7 @@
  * few poll cycles), which is what NOTIFY buys.
  *
  * Step profile: one in-process loop on one connection that runs the worker's queries for each
- * job in turn (claimJobs, which claims and loads; completeJob) and times each, durable and with
+ * job in turn (claimJobs, which claims and loads; completeJobsWithoutEvents) and times each, durable and with
  * `synchronous_commit = off` (the share of the WAL flushes), one job per claim; then with the
  * session settings of `memory work` (WORKER_SESSION: every statement planned afresh), one job
  * per claim and four, which is what a worker with four free slots claims at once. src/ is never

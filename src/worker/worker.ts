@@ -388,11 +388,12 @@ export function startWorker(options: WorkerOptions): Worker {
       }
       // With a backlog, a job writing its result frees its slot within a statement or two: the
       // claim waits for it, so that one claim serves that slot too. Claims are planned afresh
-      // each time (see claimJobs), so fewer, fuller claims cost less: with no-op jobs, claiming
-      // as soon as one slot was free gave claims of 2 jobs on average and cost 27% more CPU per
-      // job. The wait is one write, next to extractions that take seconds; a write slower than
-      // a poll interval (a lock wait) does not hold up the free slots any longer. Woken from
-      // idle (a new job), the claim goes at once: there, latency is what counts.
+      // each time (see claimJobs), so fewer, fuller claims cost less: with 2 processes x 4 slots
+      // draining 10,000 no-op jobs, claiming as soon as one slot was free gave claims of 2 jobs
+      // on average and 1.31 ms of CPU per job (worker and Postgres), against 1.03 ms. The wait
+      // is one write, next to extractions that take seconds; a write slower than a poll
+      // interval (a lock wait) does not hold up the free slots any longer. Woken from idle (a
+      // new job), the claim goes at once: there, latency is what counts.
       if (backlog && writingCount > 0 && (await slotFreed(config.worker.pollIntervalMs))) continue;
       if (state !== 'running') break;
       const free = concurrency - inHand.size;
