@@ -436,7 +436,7 @@ export async function run(options: BenchOptions): Promise<BenchResult[]> {
         "jobs/s: jobs / (Postgres's clock from just before the enqueueing commit to the poll, every 20 ms, that found nothing left).",
         `Pickup: jobs enqueued one by one, ${SPACING_MS} ms apart, each by one statement that inserts and notifies; latency = locked_at - created_at on Postgres's clock.`,
         'Every queue runs with synchronous_commit off (the session setting of `memory work`), so that durability is the same for all three.',
-        'memory work completes a job with its events in one guarded statement and loads the revision in its claim; the raw queue has no lease checks, retries, revision load or heartbeat.',
+        'memory work claims as many jobs per statement as it has free slots, loading their revisions, and marks jobs that found no events and finish together DONE in one guarded statement; the raw queue has no lease checks, retries, revision load or heartbeat.',
       ],
     },
     {

@@ -25,9 +25,11 @@
  * few poll cycles), which is what NOTIFY buys.
  *
  * Step profile: one in-process loop on one connection that runs the worker's queries for each
- * job in turn (claimJob, which claims and loads; completeJob) and times each, durable and with
- * `synchronous_commit = off` (the share of the WAL flushes). src/ is never changed: every
- * alternative is a setting or an index change inside the benchmark's own database.
+ * job in turn (claimJobs, which claims and loads; completeJobsWithoutEvents) and times each, durable and with
+ * `synchronous_commit = off` (the share of the WAL flushes), one job per claim; then with the
+ * session settings of `memory work` (WORKER_SESSION: every statement planned afresh), one job
+ * per claim and four, which is what a worker with four free slots claims at once. src/ is never
+ * changed: every alternative is a setting or an index change inside the benchmark's own database.
  *
  * Everything is bounded: every wait has a deadline, worker processes are stopped (SIGTERM, then
  * SIGKILL) and databases dropped in `finally`, and a worker exits by itself when its parent goes.
@@ -38,9 +40,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { anchorEvents } from '../src/domain/extraction/anchor.js';
-import { connect, type Sql } from '../src/store/connect.js';
-import { replaceRevisionEvents } from '../src/store/events.js';
-import { claimJob, completeJob, JOB_CHANNEL } from '../src/store/jobs.js';
+import { connect, type Sql, WORKER_SESSION } from '../src/store/connect.js';
+import { claimJobs, completeJobsWithoutEvents, JOB_CHANNEL } from '../src/store/jobs.js';
 import { type NewRevision, writeRevision } from '../src/store/revisions.js';
 import { extractionInput } from '../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/database.js';
@@ -437,41 +438,46 @@ function recorder(steps: readonly string[]) {
   const times: StepTimes = new Map(steps.map((step) => [step, []]));
   return {
     times,
-    async timed<T>(step: string, work: () => Promise<T>): Promise<T> {
-      const t = performance.now();
-      const value = await work();
-      times.get(step)!.push(performance.now() - t);
-      return value;
+    /** Records a statement started at `started` as an equal share for each of its `jobs`. */
+    shareOut(step: string, started: number, jobs: number): void {
+      const share = (performance.now() - started) / jobs;
+      for (let i = 0; i < jobs; i++) times.get(step)!.push(share);
     },
   };
 }
 
+const CLAIM_STEP = 'claim + load (claimJobs)';
+const COMPLETE_STEP = 'complete (completeJobsWithoutEvents)';
+
 /**
- * The worker's per-job queries, in order, on one connection, each timed: the store functions
- * `startWorker` calls (claimJob: one statement that claims and loads the revision; the no-op
- * extraction; completeJob without events: one guarded statement). At most `limit` jobs.
+ * The worker's queries, in order, on one connection, each timed: the store functions
+ * `startWorker` calls (claimJobs: one statement that claims `perClaim` jobs and loads their
+ * revisions; the no-op extraction; completeJobsWithoutEvents: one guarded statement for the jobs
+ * of that claim, as the worker's jobs that finish in the same turn share one). Each statement's
+ * time is shared out among its jobs. At most `limit` jobs.
  */
-async function profileWorkerQueries(sql: Sql, limit: number): Promise<StepTimes> {
+async function profileWorkerQueries(sql: Sql, limit: number, perClaim: number): Promise<StepTimes> {
   const workerId = 'profile';
-  const { times, timed } = recorder(['claim + load (claimJob)', 'complete (completeJob)']);
-  for (let n = 0; n < limit; n++) {
-    const t = performance.now();
-    const claim = await claimJob(sql, workerId, LEASE_SECONDS);
-    if (claim === undefined) break;
-    times.get('claim + load (claimJob)')!.push(performance.now() - t);
-    const input = extractionInput(claim);
-    const anchored = anchorEvents(await noopExtractor.extract(input), input.chunks);
-    const written = await timed('complete (completeJob)', () =>
-      completeJob(
-        sql,
-        claim.job,
-        workerId,
-        (tx) =>
-          replaceRevisionEvents(tx, claim.job.artifact_uid, claim.job.revision_id, claim.job.job_id, []),
-        anchored.events.length > 0,
-      ),
+  const { times, shareOut } = recorder([CLAIM_STEP, COMPLETE_STEP]);
+  for (let n = 0; n < limit; ) {
+    let t = performance.now();
+    const claims = await claimJobs(sql, workerId, LEASE_SECONDS, Math.min(perClaim, limit - n));
+    if (claims.length === 0) break;
+    shareOut(CLAIM_STEP, t, claims.length);
+    for (const claim of claims) {
+      const input = extractionInput(claim);
+      const anchored = anchorEvents(await noopExtractor.extract(input), input.chunks);
+      if (anchored.events.length > 0) throw new Error('the no-op extractor found events');
+    }
+    t = performance.now();
+    const done = await completeJobsWithoutEvents(
+      sql,
+      claims.map((claim) => claim.job),
+      workerId,
     );
-    if (written === undefined) throw new Error('lost a claim in a single-worker profile');
+    shareOut(COMPLETE_STEP, t, claims.length);
+    if (done.size !== claims.length) throw new Error('lost a claim in a single-worker profile');
+    n += claims.length;
   }
   return times;
 }
@@ -490,12 +496,16 @@ interface ProfileRun {
 async function profileVariant(
   jobs: number,
   profile: (sql: Sql, limit: number) => Promise<StepTimes>,
-  options: { asyncCommit: boolean },
+  options: { asyncCommit: boolean; workerSession?: boolean },
 ): Promise<ProfileRun> {
   const warmup = Math.min(200, Math.ceil(jobs / 5));
   const db = await createTestDatabase();
   const unregister = cleanupOnInterrupt(() => db.drop());
-  const sql = connect(db.url, { max: 1, applicationName: 'bench-queue-profile' });
+  const sql = connect(db.url, {
+    max: 1,
+    applicationName: 'bench-queue-profile',
+    ...(options.workerSession ? { settings: WORKER_SESSION } : {}),
+  });
   try {
     await seedRevisions(db.sql, jobs + warmup, 'bench-throughput');
     await db.sql`
@@ -546,16 +556,20 @@ async function runProfile(jobs: number): Promise<BenchResult> {
       'node CPU ms/job': run.cpuMs / run.jobs,
     });
   };
-  const roundTrips = { 'claim + load (claimJob)': 1, 'complete (completeJob)': 1 };
+  const oneByOne = (sql: Sql, limit: number) => profileWorkerQueries(sql, limit, 1);
+  const fourPerClaim = (sql: Sql, limit: number) => profileWorkerQueries(sql, limit, 4);
+  const roundTrips = { [CLAIM_STEP]: 1, [COMPLETE_STEP]: 1 };
+  add('durable commits', roundTrips, await profileVariant(jobs, oneByOne, { asyncCommit: false }));
+  add('synchronous_commit off', roundTrips, await profileVariant(jobs, oneByOne, { asyncCommit: true }));
   add(
-    'durable commits',
+    'memory work session, 1 job per claim',
     roundTrips,
-    await profileVariant(jobs, profileWorkerQueries, { asyncCommit: false }),
+    await profileVariant(jobs, oneByOne, { asyncCommit: false, workerSession: true }),
   );
   add(
-    'synchronous_commit off',
-    roundTrips,
-    await profileVariant(jobs, profileWorkerQueries, { asyncCommit: true }),
+    'memory work session, 4 jobs per claim',
+    { [CLAIM_STEP]: 0.25, [COMPLETE_STEP]: 0.25 },
+    await profileVariant(jobs, fourPerClaim, { asyncCommit: false, workerSession: true }),
   );
   return {
     name: `Queue: where a job's time goes (one connection, in-process, ${jobs} jobs per variant)`,
@@ -563,6 +577,7 @@ async function runProfile(jobs: number): Promise<BenchResult> {
     notes: [
       "The worker's queries for each job, in order, on one connection, without worker processes; jobs/s is for that one connection. The backlog is in place and analyzed before the loop starts, so the claim reads event_jobs_pending_idx.",
       '`synchronous_commit off` (a session setting here) shows what the WAL flush at each of the two commits (claim, completion) costs.',
+      '`memory work session`: the settings of a worker connection (WORKER_SESSION: synchronous_commit off, every statement planned afresh); with 4 jobs per claim, the four are completed by one statement too, and each job is timed with a quarter of each statement.',
       'node CPU: this process, per job, over the timed jobs (postgres.js, the no-op extraction and anchoring).',
     ],
   };

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ingestArtifact } from '../src/domain/ingest.js';
-import { claimJob, type JobRow, recordFailure, releaseJob } from '../src/store/jobs.js';
+import {
+  claimJobs,
+  extendLeases,
+  JOB_CHANNEL,
+  type JobRow,
+  recordFailure,
+  releaseJobs,
+} from '../src/store/jobs.js';
 import { within } from './helpers/cli.js';
 import { type ChatRequestBody, type FakeOpenAI, startFakeOpenAI } from './helpers/openai-server.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -549,6 +556,78 @@ describe('memory work: jobs, events and evidence', () => {
     assert.equal(events?.n, 0, 'nothing written for a released job');
   });
 
+  test('SIGTERM releases every job claimed: the one in hand and those of a claim still in flight, never started', async () => {
+    const topics = ['close the old office', 'rename the repo', 'retire the VPN', 'archive the tickets'];
+    const jobIds: string[] = [];
+    for (const [i, topic] of topics.entries()) {
+      const ingest = await t.call('artifact_ingest', note(`term-batch-${i}`, `We decided to ${topic}.`));
+      jobIds.push(String(ingest.data.job_id));
+    }
+    const [inHand, ...later] = jobIds as [string, ...string[]];
+    // Only the first is due when the worker starts; its model call never answers.
+    await t.db
+      .sql`update event_jobs set next_run_at = now() + interval '1 hour' where job_id = any(${later})`;
+    fake.queueFor('chat', topics[0]!, { kind: 'hang' });
+    // Polling every minute: the claim below starts on the NOTIFY, after the other jobs are due.
+    const worker = await start(
+      'w-term-batch',
+      { WORKER_CONCURRENCY: '4', OPENAI_TIMEOUT: '60', POLL_INTERVAL_MS: '60000' },
+      ['--grace-ms', '300'],
+    );
+    await claimed(inHand);
+    await eventually(
+      async () =>
+        fake.requests.some((r) => r.path === 'chat' && JSON.stringify(r.body).includes(topics[0]!))
+          ? true
+          : undefined,
+      SLOW_MS,
+      'the model call of the job in hand',
+    );
+
+    // The claim also reads artifact_content: while this transaction holds it, the claim waits
+    // before taking any row, and stays in flight.
+    const lock = await t.db.sql.reserve();
+    try {
+      await lock`begin`;
+      await lock`lock table artifact_content in access exclusive mode`;
+      await t.db.sql`
+        with due as (update event_jobs set next_run_at = now() where job_id = any(${later}) returning job_id)
+        select pg_notify(${JOB_CHANNEL}, job_id::text) from due`;
+      await eventually(
+        async () => {
+          const [row] = await t.db.sql<Array<{ n: number }>>`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock' and query like '%skip locked%'`;
+          return row?.n === 1 ? true : undefined;
+        },
+        SLOW_MS,
+        'a claim waiting for the lock',
+      );
+      worker.child.kill('SIGTERM');
+      // After the grace period the job in hand is given back; the claim still waits.
+      await waitStatus(inHand, ['PENDING'], 'released');
+      await lock`commit`;
+    } finally {
+      lock.release();
+    }
+    const exit = await within(worker.exited, SLOW_MS, 'the worker to exit on SIGTERM');
+    assert.equal(exit.code, 0, worker.output());
+    fake.releaseHung();
+    const rows = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = any(${jobIds})`;
+    for (const row of rows) {
+      assert.equal(row.status, 'PENDING', row.job_id);
+      assert.equal(row.attempts, 0, 'the released attempt is not counted');
+      assert.equal(row.locked_by, null);
+    }
+    assert.equal(worker.output().match(/Released the job in hand/g)?.length, 4, worker.output());
+    for (const topic of topics.slice(1)) {
+      assert.ok(
+        !fake.requests.some((r) => r.path === 'chat' && JSON.stringify(r.body).includes(topic)),
+        `the job about "${topic}" was claimed but never started`,
+      );
+    }
+  });
+
   test('memory check --service worker sees a live worker', async () => {
     const { runCli } = await import('./helpers/cli.js');
     await start('w-check');
@@ -570,18 +649,19 @@ describe('claim guards (a worker that lost its lease cannot write)', () => {
 
   test('after another worker took over an expired lease, the first worker can neither fail nor release the job', async () => {
     const result = await ingestArtifact(t.server.services, note('guard', 'We decided to guard every write.'));
-    const first = await claimJob(t.db.sql, 'first', 600);
+    const [first] = await claimJobs(t.db.sql, 'first', 600, 1);
     assert.equal(first?.job.job_id, result.job_id);
     await t.db
       .sql`update event_jobs set locked_at = now() - interval '1 hour' where job_id = ${result.job_id}`;
-    const second = await claimJob(t.db.sql, 'second', 600);
+    const [second] = await claimJobs(t.db.sql, 'second', 600, 1);
     assert.equal(second?.job.job_id, result.job_id);
     assert.equal(second?.job.attempts, 2);
     assert.equal(
       await recordFailure(t.db.sql, first!.job, 'first', { code: 'X', message: 'late', transient: true }),
       undefined,
     );
-    assert.equal(await releaseJob(t.db.sql, first!.job, 'first'), false);
+    assert.equal((await releaseJobs(t.db.sql, [first!.job], 'first')).size, 0);
+    assert.equal((await extendLeases(t.db.sql, [first!.job], 'first')).size, 0);
     const [row] = await t.db.sql<JobRow[]>`select * from event_jobs where job_id = ${result.job_id}`;
     assert.equal(row?.locked_by, 'second');
     assert.equal(row?.status, 'PROCESSING');

@@ -68,19 +68,31 @@ export interface ClaimedJob {
 }
 
 /**
- * Claims the oldest due job and loads its revision, text and chunks, in one statement: a
- * PROCESSING job whose lease expired (its worker died) first, else the oldest due PENDING one.
- * Each branch is an ordered scan of its own partial index that stops at the first unlocked row
- * (`FOR UPDATE SKIP LOCKED` inside a LIMIT 1 subquery), and UNION ALL under LIMIT 1 runs the
- * second only when the first finds nothing. One OR over both states instead made Postgres
- * collect and sort every candidate; separate claim and load statements cost three more round
- * trips per job (the queue benchmark measured the difference: docs/benchmarks.md).
+ * Claims up to `limit` of the oldest due jobs and loads their revisions, texts and chunks, in
+ * one statement: PROCESSING jobs whose lease expired (their worker died) first, oldest lease
+ * first, then due PENDING ones by (next_run_at, created_at). Returned in that order.
+ *
+ * Each branch is an ordered scan of its own partial index that stops after `limit` unlocked rows
+ * (`FOR UPDATE SKIP LOCKED` inside a LIMIT subquery), and UNION ALL under the same LIMIT runs the
+ * second only for what the first did not supply: rows are locked as the LIMIT pulls them, so no
+ * more than `limit` are ever taken. One OR over both states instead made Postgres collect and sort
+ * every candidate; separate claim and load statements cost three more round trips per job.
+ *
+ * Several jobs per statement, because the statement is planned afresh on every call (the
+ * worker's `plan_cache_mode = force_custom_plan`, src/store/connect.ts) and its planning is most
+ * of its cost: with the worker's session settings on one connection, one job per statement took
+ * 0.84 ms, four 0.25 ms a job (the step profile of bench/queue.ts, docs/benchmarks.md). The
+ * statement is prepared once per connection and reused; Postgres chose a custom plan for it on
+ * every call under `plan_cache_mode = auto` too, so planning is paid per statement either way.
+ * The caller passes the number of jobs it can start at once, never more: a claimed job's lease
+ * runs from the claim.
  */
-export async function claimJob(
+export async function claimJobs(
   sql: Sql,
   workerId: string,
   leaseSeconds: number,
-): Promise<ClaimedJob | undefined> {
+  limit: number,
+): Promise<ClaimedJob[]> {
   type Row = JobRow & {
     r_artifact_type: string | null;
     r_title: string | null;
@@ -90,27 +102,31 @@ export async function claimJob(
     r_is_chunked: boolean | null;
     r_content: string | null;
     r_chunks: NonNullable<ClaimedJob['revision']>['chunks'];
+    claim_branch: number;
+    claim_due: Date;
   };
-  const [row] = await sql<Row[]>`
+  if (limit < 1) return [];
+  // `branch` and `due` carry the claim order through the UPDATE (its RETURNING has no order).
+  const rows = await sql<Row[]>`
     with next as (
-      (select job_id from (
+      (select job_id, 0 as branch, due, created_at from (
         -- event_jobs_processing_idx: only in-flight jobs, about as many as there are workers.
-        select job_id from event_jobs
+        select job_id, locked_at as due, created_at from event_jobs
         where status = 'PROCESSING' and locked_at < now() - make_interval(secs => ${leaseSeconds})
           and attempts < max_attempts
-        order by locked_at limit 1 for update skip locked) expired)
+        order by locked_at limit ${limit} for update skip locked) expired)
       union all
-      (select job_id from (
+      (select job_id, 1 as branch, due, created_at from (
         -- event_jobs_pending_idx (next_run_at, created_at) where status = 'PENDING'
-        select job_id from event_jobs
+        select job_id, next_run_at as due, created_at from event_jobs
         where status = 'PENDING' and next_run_at <= now()
-        order by next_run_at, created_at limit 1 for update skip locked) pending)
-      limit 1
+        order by next_run_at, created_at limit ${limit} for update skip locked) pending)
+      limit ${limit}
     ), claimed as (
       update event_jobs j
       set status = 'PROCESSING', locked_at = now(), locked_by = ${workerId}, attempts = j.attempts + 1
       from next where j.job_id = next.job_id
-      returning j.*
+      returning j.*, next.branch as claim_branch, next.due as claim_due
     )
     select c.*, r.artifact_type as r_artifact_type, r.title as r_title, r.author as r_author,
            r.participants as r_participants, r.source_ts as r_source_ts, r.is_chunked as r_is_chunked,
@@ -123,33 +139,37 @@ export async function claimJob(
                     '[]') as r_chunks
     from claimed c
     left join artifact_revision r on r.artifact_uid = c.artifact_uid and r.revision_id = c.revision_id
-    left join artifact_content t on t.artifact_uid = c.artifact_uid and t.revision_id = c.revision_id`;
-  if (row === undefined) return undefined;
-  const {
-    r_artifact_type,
-    r_title,
-    r_author,
-    r_participants,
-    r_source_ts,
-    r_is_chunked,
-    r_content,
-    r_chunks,
-    ...job
-  } = row;
-  const revision =
-    r_artifact_type === null || r_content === null
-      ? undefined
-      : {
-          artifact_type: r_artifact_type,
-          title: r_title,
-          author: r_author,
-          participants: r_participants ?? [],
-          source_ts: r_source_ts,
-          is_chunked: r_is_chunked === true,
-          content: r_content,
-          chunks: r_chunks,
-        };
-  return { job, revision };
+    left join artifact_content t on t.artifact_uid = c.artifact_uid and t.revision_id = c.revision_id
+    order by c.claim_branch, c.claim_due, c.created_at`;
+  return rows.map((row) => {
+    const {
+      r_artifact_type,
+      r_title,
+      r_author,
+      r_participants,
+      r_source_ts,
+      r_is_chunked,
+      r_content,
+      r_chunks,
+      claim_branch: _branch,
+      claim_due: _due,
+      ...job
+    } = row;
+    const revision =
+      r_artifact_type === null || r_content === null
+        ? undefined
+        : {
+            artifact_type: r_artifact_type,
+            title: r_title,
+            author: r_author,
+            participants: r_participants ?? [],
+            source_ts: r_source_ts,
+            is_chunked: r_is_chunked === true,
+            content: r_content,
+            chunks: r_chunks,
+          };
+    return { job, revision };
+  });
 }
 
 /**
@@ -168,12 +188,25 @@ export async function failAbandonedJobs(sql: Sql, leaseSeconds: number): Promise
   return result.count;
 }
 
-/** Extends the lease of a job in hand; false when the job is no longer this worker's. */
-export async function extendLease(sql: Sql, job: JobRow, workerId: string): Promise<boolean> {
-  const result = await sql`
-    update event_jobs set locked_at = now()
-    where ${claimed(sql, job, workerId)}`;
-  return result.count === 1;
+/**
+ * Extends the leases of the jobs in hand, all in one statement, each under its claim guard.
+ * Returns the ids of the jobs still this worker's; a job missing from the answer was lost (its
+ * lease expired and another worker took it, or it was re-queued).
+ */
+export async function extendLeases(
+  sql: Sql,
+  jobs: readonly JobRow[],
+  workerId: string,
+): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const rows = await sql<Array<{ job_id: string }>>`
+    update event_jobs j set locked_at = now()
+    from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
+      as held(job_id, attempts)
+    where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
+      and j.status = 'PROCESSING'
+    returning j.job_id`;
+  return new Set(rows.map((row) => row.job_id));
 }
 
 /** The claim guard: this worker's claim, at the attempt it claimed, still in progress. */
@@ -182,34 +215,51 @@ function claimed(sql: Sql | Tx, job: JobRow, workerId: string) {
 }
 
 /**
- * Marks the job DONE and replaces its revision's events, atomically and only while the claim
- * holds; false (and nothing written) when it no longer does. DONE keeps `locked_by` and
- * `locked_at`: which worker did the job, and when it claimed it.
+ * Marks DONE the jobs whose extraction found no events, and clears the events an earlier run
+ * stored for their revisions, in one statement (atomic on its own: no BEGIN/COMMIT round trips),
+ * each only while its claim holds. Returns the ids of the jobs marked DONE; a job missing from
+ * the answer was no longer this worker's, and nothing was written for it. DONE keeps
+ * `locked_by` and `locked_at`: which worker did the job, and when it claimed it.
  *
- * Without new events it is one statement (atomic on its own: no BEGIN/COMMIT round trips).
- * With events, the guarded update comes first in the transaction, so the row lock is held while
- * the events are written and a worker taking over the job waits for the outcome.
+ * Several jobs per statement, for the reason claims take several (see claimJobs): one job per
+ * statement took 0.55 ms, four 0.17 ms a job (the same profile). The worker hands over together
+ * the jobs that reach this point in the same turn of its event loop.
  */
-export async function completeJob(
+export async function completeJobsWithoutEvents(
+  sql: Sql,
+  jobs: readonly JobRow[],
+  workerId: string,
+): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const rows = await sql<Array<{ job_id: string }>>`
+    with finished as (
+      update event_jobs j set status = 'DONE', last_error_code = null, last_error_message = null
+      from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
+        as held(job_id, attempts)
+      where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
+        and j.status = 'PROCESSING'
+      returning j.job_id, j.artifact_uid, j.revision_id
+    ), cleared as (
+      -- semantic_event_revision_idx (artifact_uid, revision_id)
+      delete from semantic_event e using finished f
+      where e.artifact_uid = f.artifact_uid and e.revision_id = f.revision_id
+    )
+    select job_id from finished`;
+  return new Set(rows.map((row) => row.job_id));
+}
+
+/**
+ * Marks the job DONE and replaces its revision's events with the ones `write` stores, in one
+ * transaction and only while the claim holds; undefined (and nothing written) when it no longer
+ * does, else what `write` returned. The guarded update comes first, so the row lock is held
+ * while the events are written and a worker taking over the job waits for the outcome.
+ */
+export async function completeJobWithEvents(
   sql: Sql,
   job: JobRow,
   workerId: string,
   write: (tx: Tx) => Promise<number>,
-  hasEvents: boolean,
 ): Promise<number | undefined> {
-  if (!hasEvents) {
-    const [row] = await sql<Array<{ n: number }>>`
-      with finished as (
-        update event_jobs set status = 'DONE', last_error_code = null, last_error_message = null
-        where ${claimed(sql, job, workerId)}
-        returning artifact_uid, revision_id
-      ), cleared as (
-        delete from semantic_event e using finished f
-        where e.artifact_uid = f.artifact_uid and e.revision_id = f.revision_id
-      )
-      select count(*)::int as n from finished`;
-    return row?.n === 1 ? 0 : undefined;
-  }
   return sql
     .begin(async (tx) => {
       const done = await tx`
@@ -263,13 +313,22 @@ export async function recordFailure(
   return result.count === 1 ? status : undefined;
 }
 
-/** Gives a job back untouched (shutdown): PENDING, due now, the claim's attempt not counted. */
-export async function releaseJob(sql: Sql, job: JobRow, workerId: string): Promise<boolean> {
-  const result = await sql`
-    update event_jobs
-    set status = 'PENDING', locked_at = null, locked_by = null, attempts = greatest(attempts - 1, 0), next_run_at = now()
-    where ${claimed(sql, job, workerId)}`;
-  return result.count === 1;
+/**
+ * Gives jobs back untouched (shutdown), in one statement: PENDING, due now, the claim's attempt
+ * not counted. Each only under its claim guard; returns the ids of the jobs released.
+ */
+export async function releaseJobs(sql: Sql, jobs: readonly JobRow[], workerId: string): Promise<Set<string>> {
+  if (jobs.length === 0) return new Set();
+  const rows = await sql<Array<{ job_id: string }>>`
+    update event_jobs j
+    set status = 'PENDING', locked_at = null, locked_by = null, attempts = greatest(j.attempts - 1, 0),
+        next_run_at = now()
+    from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
+      as held(job_id, attempts)
+    where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
+      and j.status = 'PROCESSING'
+    returning j.job_id`;
+  return new Set(rows.map((row) => row.job_id));
 }
 
 export async function recordHeartbeat(
