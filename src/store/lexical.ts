@@ -185,9 +185,9 @@ export interface RowHit {
 
 /**
  * How many of each query term's best postings are read (a term in fewer rows is read whole).
- * On the MS MARCO passages stored 100,000 times over, 1,000 gave the MRR@10 of scoring every row
- * that holds a selective term, at a fraction of the time; 100 and 300 lost 0.04 to 0.08
- * (bench/search-scale.ts, docs/benchmarks.md).
+ * On 100,000 artifacts (the MS MARCO passages, each stored about 97 times), 1,000 gave the
+ * MRR@10 of scoring every row that holds a selective term, at a fraction of the time; 300 and
+ * 100 lost 0.04 and 0.08 (bench/search-scale.ts, docs/benchmarks.md).
  */
 export const POSTINGS_PER_TERM = 1000;
 
