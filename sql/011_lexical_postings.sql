@@ -37,6 +37,10 @@ $$;
 -- one key range, read in the order a search breaks ties (impact, then the row's key), a term's
 -- document frequency an index-only count of the range, and a row's postings are found again from
 -- its tsvector (deletes probe the exact keys). tf and dl are INCLUDEd: scoring reads the index only.
+-- An index-only scan reads the row itself wherever the visibility map does not yet say its page is
+-- all-visible, which only VACUUM sets: right after a bulk load, BM25 over 100,000 turns took
+-- 58 ms at p50 against 4.7 ms after `vacuum analyze`. Autovacuum therefore visits these tables
+-- after 1 % growth rather than the default 20 %; a vacuum of pages already all-visible is skipped.
 CREATE TABLE chunk_posting (
   lexeme       text    NOT NULL,
   impact       real    NOT NULL,
@@ -44,7 +48,7 @@ CREATE TABLE chunk_posting (
   chunk_index  integer NOT NULL,
   tf           smallint NOT NULL,
   dl           integer NOT NULL
-);
+) WITH (autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.01);
 CREATE UNIQUE INDEX chunk_posting_key ON chunk_posting (lexeme, impact DESC, artifact_uid, chunk_index)
   INCLUDE (tf, dl);
 
@@ -54,7 +58,7 @@ CREATE TABLE memory_posting (
   memory_id text NOT NULL,
   tf        smallint NOT NULL,
   dl        integer NOT NULL
-);
+) WITH (autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.01);
 CREATE UNIQUE INDEX memory_posting_key ON memory_posting (lexeme, impact DESC, memory_id) INCLUDE (tf, dl);
 
 CREATE TABLE turn_posting (
@@ -63,7 +67,7 @@ CREATE TABLE turn_posting (
   turn_id text NOT NULL,
   tf      smallint NOT NULL,
   dl      integer NOT NULL
-);
+) WITH (autovacuum_vacuum_insert_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.01);
 CREATE UNIQUE INDEX turn_posting_key ON turn_posting (lexeme, impact DESC, turn_id) INCLUDE (tf, dl);
 
 -- Reference lengths (lexeme occurrences): a chunk of prose, a one-sentence memory, a turn.
