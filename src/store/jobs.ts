@@ -201,12 +201,21 @@ export async function extendLeases(
   if (jobs.length === 0) return new Set();
   const rows = await sql<Array<{ job_id: string }>>`
     update event_jobs j set locked_at = now()
+    ${heldBy(sql, jobs, workerId)}
+    returning j.job_id`;
+  return new Set(rows.map((row) => row.job_id));
+}
+
+/**
+ * The claim guard of a batch, for an `update event_jobs j`: its `from` and `where`, matching each
+ * job that is still this worker's claim, at the attempt it claimed, in progress.
+ */
+function heldBy(sql: Sql, jobs: readonly JobRow[], workerId: string) {
+  return sql`
     from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
       as held(job_id, attempts)
     where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
-      and j.status = 'PROCESSING'
-    returning j.job_id`;
-  return new Set(rows.map((row) => row.job_id));
+      and j.status = 'PROCESSING'`;
 }
 
 /** The claim guard: this worker's claim, at the attempt it claimed, still in progress. */
@@ -234,10 +243,7 @@ export async function completeJobsWithoutEvents(
   const rows = await sql<Array<{ job_id: string }>>`
     with finished as (
       update event_jobs j set status = 'DONE', last_error_code = null, last_error_message = null
-      from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
-        as held(job_id, attempts)
-      where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
-        and j.status = 'PROCESSING'
+      ${heldBy(sql, jobs, workerId)}
       returning j.job_id, j.artifact_uid, j.revision_id
     ), cleared as (
       -- semantic_event_revision_idx (artifact_uid, revision_id)
@@ -323,10 +329,7 @@ export async function releaseJobs(sql: Sql, jobs: readonly JobRow[], workerId: s
     update event_jobs j
     set status = 'PENDING', locked_at = null, locked_by = null, attempts = greatest(j.attempts - 1, 0),
         next_run_at = now()
-    from unnest(${jobs.map((job) => job.job_id)}::uuid[], ${jobs.map((job) => job.attempts)}::int[])
-      as held(job_id, attempts)
-    where j.job_id = held.job_id and j.locked_by = ${workerId} and j.attempts = held.attempts
-      and j.status = 'PROCESSING'
+    ${heldBy(sql, jobs, workerId)}
     returning j.job_id`;
   return new Set(rows.map((row) => row.job_id));
 }
