@@ -39,3 +39,9 @@ export function artifactIdOf(
 export function chunkIdOf(artifactId: string, index: number, chunkHash: string): string {
   return `${artifactId}::chunk::${String(index).padStart(3, '0')}::${chunkHash.slice(0, 8)}`;
 }
+
+/** The artifact id a chunk id begins with (`{artifact_id}::chunk::…`). */
+export function artifactIdOfChunk(chunkId: string): string {
+  const at = chunkId.indexOf('::chunk::');
+  return at < 0 ? chunkId : chunkId.slice(0, at);
+}

@@ -244,16 +244,11 @@ export function createChromaIndex(options: {
             queryEmbeddings: [embedding],
             nResults: query.limit,
             ...where(query.filter),
-            include: ['documents', 'metadatas', 'distances'],
+            include: ['distances'],
           }),
         );
         const ids = result.ids[0] ?? [];
-        return ids.map((id, i) => ({
-          id,
-          document: result.documents[0]?.[i] ?? undefined,
-          metadata: (result.metadatas[0]?.[i] ?? {}) as VectorMetadata,
-          distance: result.distances[0]?.[i] ?? 2,
-        }));
+        return ids.map((id, i) => ({ id, distance: result.distances[0]?.[i] ?? 2 }));
       } catch (error) {
         throw chromaError(error, `search "${name}"`, options.url);
       }

@@ -41,8 +41,9 @@ export interface StoredVector {
   embedding?: number[];
 }
 
-export interface VectorHit extends StoredVector {
-  /** Cosine distance (0 = same direction, 2 = opposite). */
+/** One nearest record: its id and cosine distance (0 = same direction, 2 = opposite). */
+export interface VectorNeighbour {
+  id: string;
   distance: number;
 }
 
@@ -97,11 +98,16 @@ export interface VectorIndex {
       includeDocuments?: boolean;
     },
   ): Promise<StoredVector[]>;
+  /**
+   * The `limit` nearest records, ids and distances only. Search resolves the ids in Postgres,
+   * which holds every text; and Chroma reads a record's metadata field by field, so returning
+   * the 15 fields of an artifact record doubled the time of a query (docs/benchmarks.md).
+   */
   query(
     name: CollectionName,
     embedding: number[],
     options: { limit: number; filter?: VectorFilter },
-  ): Promise<VectorHit[]>;
+  ): Promise<VectorNeighbour[]>;
   delete(name: CollectionName, options: { ids?: string[]; filter?: VectorFilter }): Promise<void>;
   /** Ids of the records matching `filter` (all when absent), `limit` at a time from `offset`. */
   listIds(

@@ -34,9 +34,9 @@ import {
   type Scalar,
   type StoredVector,
   type VectorFilter,
-  type VectorHit,
   type VectorIndex,
   type VectorMetadata,
+  type VectorNeighbour,
 } from './index.js';
 
 /** The most dimensions HNSW indexes as `vector`; above, the column is `halfvec`. */
@@ -333,11 +333,9 @@ export function createPgvectorIndex(options: {
         // Served by the collection's HNSW index (ORDER BY distance LIMIT k).
         const rows = await sql.begin(async (tx) => {
           await tx`select set_config('hnsw.ef_search', ${String(EF_SEARCH)}, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`;
-          return tx<
-            Array<{ id: string; metadata: VectorMetadata; document: string | null; distance: number }>
-          >`
+          return tx<Array<{ id: string; distance: number }>>`
             with hits as materialized (
-              select id, metadata, document, embedding <=> ${target}::text::${type} as distance
+              select id, embedding <=> ${target}::text::${type} as distance
               from ${source}
               where ${pgvectorWhere(tx as unknown as Sql, query.filter)}
               order by embedding <=> ${target}::text::${type}
@@ -345,14 +343,7 @@ export function createPgvectorIndex(options: {
             )
             select * from hits order by distance, id`;
         });
-        return rows.map(
-          (row): VectorHit => ({
-            id: row.id,
-            document: row.document ?? undefined,
-            metadata: row.metadata,
-            distance: Number(row.distance),
-          }),
-        );
+        return rows.map((row): VectorNeighbour => ({ id: row.id, distance: Number(row.distance) }));
       });
     },
     async delete(name, query) {

@@ -1,16 +1,10 @@
 /** `artifact_search`: vector search over artifacts and chunks, one best hit per artifact. */
 
+import { pieceTexts } from '../../store/chunks.js';
 import { latestRevisionsByArtifactId } from '../../store/revisions.js';
+import { artifactIdOfChunk } from '../ids.js';
 import type { Services } from '../services.js';
-import {
-  attachNeighbors,
-  type Channel,
-  currentCandidates,
-  fromArtifactRecord,
-  fromChunkRecord,
-  pieceFor,
-  toHit,
-} from './candidates.js';
+import { attachNeighbors, type Channel, currentCandidates, toHit, vectorCandidates } from './candidates.js';
 
 import { type ArtifactFilterInput, filtersApplied, toFilters, vectorFilter } from './filters.js';
 
@@ -32,18 +26,24 @@ export async function artifactSearch(services: Services, input: ArtifactSearchIn
     services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
   ]);
   // Small artifacts are their own piece in `artifacts`; chunked ones are found by their chunks.
-  const candidates = [
-    ...artifactHits.filter((hit) => !hit.metadata.is_chunked).map(fromArtifactRecord),
-    ...chunkHits.map(fromChunkRecord),
-  ].sort((a, b) => b.score - a.score);
-  const latest = await latestRevisionsByArtifactId(services.sql, [
-    ...new Set(candidates.map((c) => c.artifactId)),
+  const [latest, { passages }] = await Promise.all([
+    latestRevisionsByArtifactId(services.sql, [
+      ...new Set([...artifactHits.map((h) => h.id), ...chunkHits.map((h) => artifactIdOfChunk(h.id))]),
+    ]),
+    vectorCandidates(services.sql, artifactHits, chunkHits),
   ]);
-  const best = currentCandidates(candidates, latest).slice(0, input.limit);
-  const results = best.map((c) => {
+  const best = currentCandidates(passages, latest).slice(0, input.limit);
+  const texts = await pieceTexts(
+    services.sql,
+    best.map((c) => ({ chunk_id: c.match.chunk_id, revision_id: c.revisionId })),
+  );
+  const results = best.flatMap((c) => {
     const revision = latest.get(c.artifactId)!;
+    const stored = texts.get(c.match.chunk_id);
+    // Deleted since it was ranked: no quote to show.
+    if (stored === undefined) return [];
     const channel: Channel = revision.is_chunked ? 'chunk_vectors' : 'artifact_vectors';
-    return toHit(revision, c.score, { [channel]: c.rank }, pieceFor(c, revision));
+    return [toHit(revision, c.score, { [channel]: c.rank }, { ...c.match, ...stored })];
   });
   if (input.expand_neighbors) await attachNeighbors(services, results);
   return { query: input.query, results, total: results.length, filters_applied: filtersApplied(filters) };

@@ -1,12 +1,14 @@
 /**
  * What the vector and lexical channels return, as candidates of one shape, and how a candidate
- * becomes an answer. Every candidate from the vector index is checked against Postgres: only
- * the latest revision of an artifact Postgres knows is returned. This is what makes an
- * interrupted ingest or delete invisible to search, whatever the index still holds.
+ * becomes an answer. Every candidate from the vector index is resolved in Postgres: only pieces
+ * of the latest revision of an artifact Postgres knows are returned, with the text Postgres
+ * holds. This is what makes a delete, or the chunks of a replaced revision, invisible to search
+ * whatever the index still holds.
  */
-import { type ChunkPiece, neighbourChunks } from '../../store/chunks.js';
+import { type ChunkPiece, latestPieces, neighbourChunks, type PiecePlace } from '../../store/chunks.js';
+import type { Sql } from '../../store/connect.js';
 import type { RevisionRow } from '../../store/revisions.js';
-import type { VectorHit } from '../../vectors/index.js';
+import type { VectorNeighbour } from '../../vectors/index.js';
 import { round } from '../scores.js';
 import type { Services } from '../services.js';
 
@@ -52,36 +54,61 @@ function bestPerArtifact(hits: readonly Omit<Candidate, 'rank'>[]): Candidate[] 
   return out;
 }
 
-export function fromArtifactRecord(hit: VectorHit): Omit<Candidate, 'rank'> {
-  const m = hit.metadata;
+/** What the vector index found for artifacts, each record resolved to its piece in Postgres. */
+export interface VectorCandidates {
+  /** Chunked artifacts by their artifact record (the centroid of their chunks); shown by chunk 0. */
+  chunkedArtifacts: Array<Omit<Candidate, 'rank'>>;
+  /** Pieces: chunks of chunked artifacts and the whole text of small ones, best first. */
+  passages: Array<Omit<Candidate, 'rank'>>;
+}
+
+function candidateOf(place: PiecePlace, distance: number): Omit<Candidate, 'rank'> {
   return {
-    artifactId: hit.id,
-    revisionId: String(m.revision_id),
-    score: 1 - hit.distance,
+    artifactId: place.artifact_id,
+    revisionId: place.revision_id,
+    score: 1 - distance,
     match: {
-      chunk_id: hit.id,
-      chunk_index: 0,
-      start_char: 0,
-      end_char: m.is_chunked === true ? 0 : (hit.document?.length ?? 0),
-      text: hit.document ?? '',
+      chunk_id: place.chunk_id,
+      chunk_index: place.chunk_index,
+      start_char: place.start_char,
+      end_char: place.end_char,
+      text: '',
     },
   };
 }
 
-export function fromChunkRecord(hit: VectorHit): Omit<Candidate, 'rank'> {
-  const m = hit.metadata;
-  return {
-    artifactId: String(m.artifact_id),
-    revisionId: String(m.revision_id),
-    score: 1 - hit.distance,
-    match: {
-      chunk_id: hit.id,
-      chunk_index: Number(m.chunk_index),
-      start_char: Number(m.start_char),
-      end_char: Number(m.end_char),
-      text: hit.document ?? '',
-    },
-  };
+/**
+ * The index's neighbours (ids and distances) as candidates, from what Postgres holds now: a
+ * record whose artifact or chunk is not part of a latest revision (deleted, or its revision
+ * replaced) drops out. The index cannot say which revision an artifact record was embedded from,
+ * so while an ingest is between its index write and its commit (or an interrupted one awaits
+ * `memory check`), the artifact is ranked by the new vector and shown with the stored text.
+ */
+export async function vectorCandidates(
+  sql: Sql,
+  artifactHits: readonly VectorNeighbour[],
+  chunkHits: readonly VectorNeighbour[],
+): Promise<VectorCandidates> {
+  const { byChunkId, firstByArtifactId } = await latestPieces(sql, {
+    chunkIds: chunkHits.map((hit) => hit.id),
+    artifactIds: artifactHits.map((hit) => hit.id),
+  });
+  const chunkedArtifacts: Array<Omit<Candidate, 'rank'>> = [];
+  const passages: Array<Omit<Candidate, 'rank'>> = [];
+  for (const hit of chunkHits) {
+    const place = byChunkId.get(hit.id);
+    if (place !== undefined) passages.push(candidateOf(place, hit.distance));
+  }
+  for (const hit of artifactHits) {
+    const place = firstByArtifactId.get(hit.id);
+    if (place === undefined) continue;
+    // A small artifact's one piece carries the artifact id as its chunk id.
+    (place.chunk_id === place.artifact_id ? passages : chunkedArtifacts).push(
+      candidateOf(place, hit.distance),
+    );
+  }
+  passages.sort((a, b) => b.score - a.score);
+  return { chunkedArtifacts, passages };
 }
 
 /**
@@ -115,19 +142,6 @@ export function toHit(
     channels,
     match,
   };
-}
-
-/** The whole text of a small artifact is its one piece; fill it in for artifact-record matches. */
-export function pieceFor(candidate: Candidate, revision: RevisionRow): ChunkRef {
-  if (!revision.is_chunked) {
-    return {
-      ...candidate.match,
-      chunk_id: revision.artifact_id,
-      start_char: 0,
-      end_char: candidate.match.text.length,
-    };
-  }
-  return candidate.match;
 }
 
 /** Chunks index ± 1 around each chunked hit, from Postgres. */

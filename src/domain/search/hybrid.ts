@@ -4,11 +4,12 @@
  * docs/architecture.md walks through one call.
  */
 
-import { latestChunksById } from '../../store/chunks.js';
+import { pieceTexts } from '../../store/chunks.js';
 import { type EventView, rankEventsForQuery } from '../../store/events.js';
 import { lexicalSearch } from '../../store/lexical.js';
 import { latestRevisionsByArtifactId, type RevisionRow } from '../../store/revisions.js';
 import { searchHistory, type TurnHit } from '../history.js';
+import { artifactIdOfChunk } from '../ids.js';
 import { searchMemories } from '../memories.js';
 import { round } from '../scores.js';
 import type { Services } from '../services.js';
@@ -19,10 +20,8 @@ import {
   type Candidate,
   type Channel,
   currentCandidates,
-  fromArtifactRecord,
-  fromChunkRecord,
-  pieceFor,
   toHit,
+  vectorCandidates,
 } from './candidates.js';
 import { type ArtifactFilters, filtersApplied, toFilters, vectorFilter } from './filters.js';
 import { lexicalQuery } from './lexical-query.js';
@@ -89,35 +88,28 @@ async function runChannels(
     score: hit.score,
     match: { chunk_id: hit.chunkId, chunk_index: hit.chunkIndex, start_char: 0, end_char: 0, text: '' },
   }));
-  const latest = await latestRevisionsByArtifactId(services.sql, [
-    ...new Set([
-      ...artifactHits.map((h) => h.id),
-      ...chunkHits.map((h) => String(h.metadata.artifact_id)),
-      ...lexical.map((c) => c.artifactId),
+  const [latest, vectors] = await Promise.all([
+    latestRevisionsByArtifactId(services.sql, [
+      ...new Set([
+        ...artifactHits.map((h) => h.id),
+        ...chunkHits.map((h) => artifactIdOfChunk(h.id)),
+        ...lexical.map((c) => c.artifactId),
+      ]),
     ]),
+    vectorCandidates(services.sql, artifactHits, chunkHits),
   ]);
   // The passage channel ranks the pieces a reader would quote: the chunks of chunked artifacts
   // and the whole text of small ones (a small artifact is its own single piece). Leaving small
   // artifacts out of it would make every small artifact one vector vote short against a chunked
   // one; with them, the MS MARCO sample's hybrid MRR@10 goes from 0.658 to 0.70 (docs/benchmarks.md).
-  const passages = [
-    ...chunkHits.map(fromChunkRecord),
-    ...artifactHits.filter((hit) => hit.metadata.is_chunked !== true).map(fromArtifactRecord),
-  ].sort((a, b) => b.score - a.score);
   // The artifact-level record of a small (unchunked) artifact is the same vector as its one
   // passage: listed in both vector channels, it would get two votes from one embedding and
   // outvote BM25's single one. The artifact channel therefore ranks chunked artifacts only (by
-  // their opening), and the passage channel ranks every piece.
+  // their centroid), and the passage channel ranks every piece.
   return {
     artifacts: [
-      [
-        'artifact_vectors',
-        currentCandidates(
-          artifactHits.filter((hit) => hit.metadata.is_chunked === true).map(fromArtifactRecord),
-          latest,
-        ),
-      ],
-      ['chunk_vectors', currentCandidates(passages, latest)],
+      ['artifact_vectors', currentCandidates(vectors.chunkedArtifacts, latest)],
+      ['chunk_vectors', currentCandidates(vectors.passages, latest)],
       ['lexical', currentCandidates(lexical, latest)],
     ],
     latest,
@@ -129,13 +121,13 @@ async function runChannels(
 
 /**
  * The piece shown for an artifact: the one from the channel that ranked it highest, preferring a
- * chunk over the artifact-level record of a chunked artifact (which holds only its opening).
+ * matched piece over the first chunk shown for a chunked artifact found by its centroid.
  */
-function choosePiece(found: ReadonlyArray<[ArtifactChannel, Candidate]>, isChunked: boolean): Candidate {
+function choosePiece(found: ReadonlyArray<[ArtifactChannel, Candidate]>): Candidate {
   let best: Candidate | undefined;
   let bestPreferable = false;
   for (const [channel, candidate] of found) {
-    const preferable = channel !== 'artifact_vectors' || !isChunked;
+    const preferable = channel !== 'artifact_vectors';
     if (best === undefined || (preferable && (!bestPreferable || candidate.rank < best.rank))) {
       best = candidate;
       bestPreferable = preferable;
@@ -185,12 +177,12 @@ export async function hybridSearch(
       const candidate = byChannel.get(name)?.get(artifactId);
       return candidate === undefined ? [] : [[name, candidate]];
     });
-    pieces.set(artifactId, choosePiece(candidates, found.latest.get(artifactId)?.is_chunked === true));
+    pieces.set(artifactId, choosePiece(candidates));
   }
-  // Lexical matches carry only the chunk id: fetch the text of the pieces shown.
-  const texts = await latestChunksById(
+  // Candidates carry where their piece sits: read the text of the pieces shown.
+  const texts = await pieceTexts(
     services.sql,
-    [...pieces.values()].filter((c) => c.match.text === '').map((c) => c.match.chunk_id),
+    [...pieces.values()].map((c) => ({ chunk_id: c.match.chunk_id, revision_id: c.revisionId })),
   );
   const memoryById = new Map(found.memories.map((hit) => [hit.memory_id, hit]));
   const turnById = new Map(
@@ -198,7 +190,7 @@ export async function hybridSearch(
   );
   const eventById = new Map(found.events.map((event) => [event.event_id, event]));
 
-  const results = top.map((entry) => {
+  const answers = top.map((entry) => {
     const separator = entry.key.indexOf(':');
     const [kind, id] = [entry.key.slice(0, separator), entry.key.slice(separator + 1)];
     const channels = entry.ranks as Partial<Record<Channel, number>>;
@@ -220,18 +212,15 @@ export async function hybridSearch(
       return { kind: 'turn' as const, ...turn, score, channels };
     }
     if (kind === 'event') return { kind: 'event' as const, ...eventById.get(id)!, score, channels };
-    const revision = found.latest.get(id)!;
     const best = pieces.get(id)!;
     const stored = texts.get(best.match.chunk_id);
-    const hit = toHit(
-      revision,
-      entry.score,
-      channels,
-      stored ? { ...best.match, ...stored } : pieceFor(best, revision),
-    );
+    // Deleted since it was ranked: no quote to show.
+    if (stored === undefined) return undefined;
+    const hit = toHit(found.latest.get(id)!, entry.score, channels, { ...best.match, ...stored });
     hit.score = score;
     return hit;
   });
+  const results = answers.filter((answer) => answer !== undefined);
   if (input.expand_neighbors) {
     await attachNeighbors(
       services,
