@@ -327,6 +327,9 @@ async function bm25Query(
                '''' || replace(replace(q.lexeme, '\\', '\\\\'), '''', '''''') || '''' as quoted
         from unnest(tsvector_to_array(to_tsvector('english', ${query.text}))) q(lexeme)
         left join common c on c.lexeme = q.lexeme
+        -- Not flattened into the outer select, which names df three times: each term's postings
+        -- are counted once, not three times.
+        offset 0
       ) q
     ),
     selection as materialized (
