@@ -8,6 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { artifactIdOfChunk } from '../src/domain/ids.js';
 import { vectorCandidates } from '../src/domain/search/candidates.js';
+import { toFilters } from '../src/domain/search/filters.js';
+import { nearestArtifactRecords, OVERFETCH } from '../src/domain/search/nearest.js';
+import type { Services } from '../src/domain/services.js';
+import type { VectorIndex } from '../src/vectors/index.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 /** About 3,000 tokens: several chunks at the default policy. */
@@ -127,5 +131,74 @@ describe('vector neighbours resolved in Postgres', () => {
       assert.equal(hit.match.text, content, tool);
       assert.equal(content.slice(hit.match.start_char, hit.match.end_char), hit.match.text, tool);
     }
+  });
+
+  test('with filters: the nearest records that pass, the index filtering only when few pass', async () => {
+    const topics = ['budget', 'hiring', 'storage', 'pricing', 'travel', 'security'];
+    for (let i = 0; i < 60; i++) {
+      const answer = await t.call('artifact_ingest', {
+        source_system: 'mail',
+        source_id: `filtered-${i}`,
+        // One in five is an email: too few to come out of the unfiltered nearest.
+        artifact_type: i % 5 === 0 ? 'email' : 'note',
+        content: `Message ${i} on ${topics[i % topics.length]} and ${topics[(i * 7) % topics.length]}, week ${i}.`,
+      });
+      assert.equal(answer.isError, false, JSON.stringify(answer.data));
+    }
+    const real = t.server.services.vectors;
+    const asked: Array<{ name: string; limit: number; filtered: boolean }> = [];
+    // The real index, with each query it is asked noted.
+    const counting: VectorIndex = {
+      ...real,
+      query: (name, embedding, options) => {
+        asked.push({ name, limit: options.limit, filtered: options.filter !== undefined });
+        return real.query(name, embedding, options);
+      },
+    };
+    const services: Services = { ...t.server.services, vectors: counting };
+    const [vector] = await services.embedder.embed(['hiring budget for the week'], 'query');
+    const limits = { artifacts: 10, chunks: 20 };
+
+    for (const [type, indexFilters] of [
+      ['note', false],
+      ['email', true],
+    ] as const) {
+      asked.length = 0;
+      const filters = toFilters({ artifact_type: type });
+      const found = await nearestArtifactRecords(services, vector!, filters, limits);
+      const expected = await real.query('artifacts', vector!, {
+        limit: limits.artifacts,
+        filter: { artifact_type: type },
+      });
+      // The same distances (records at equal distance may come in either order), all passing.
+      assert.deepEqual(
+        found.artifactHits.map((hit) => hit.distance.toFixed(5)),
+        expected.map((hit) => hit.distance.toFixed(5)),
+        `${type}: the nearest artifacts that pass`,
+      );
+      const types = await t.db.sql<Array<{ artifact_type: string }>>`
+        select artifact_type from artifact_revision
+        where is_latest and artifact_id = any(${found.artifactHits.map((hit) => hit.id)})`;
+      assert.deepEqual(new Set(types.map((row) => row.artifact_type)), new Set([type]));
+      assert.ok(found.artifactHits.length > 0, type);
+      const artifactQueries = asked.filter((a) => a.name === 'artifacts');
+      assert.deepEqual(artifactQueries[0], {
+        name: 'artifacts',
+        limit: limits.artifacts * OVERFETCH,
+        filtered: false,
+      });
+      assert.equal(
+        artifactQueries.some((a) => a.filtered),
+        indexFilters,
+        `${type}: ${JSON.stringify(asked)}`,
+      );
+    }
+    // No filter: one query per collection, as asked.
+    asked.length = 0;
+    await nearestArtifactRecords(services, vector!, undefined, limits);
+    assert.deepEqual(asked.map((a) => [a.name, a.limit, a.filtered]).sort(), [
+      ['artifact_chunks', 20, false],
+      ['artifacts', 10, false],
+    ]);
   });
 });

@@ -368,6 +368,20 @@ async function bm25Query(
     limit ${options.limit}`;
 }
 
+/** The artifact filters as a condition on a revision (alias `r`); undefined when none is set. */
+export function revisionFilter(sql: Sql, filters: ArtifactFilters | undefined): SqlFragment | undefined {
+  const f = filters ?? {};
+  const conditions = [
+    f.artifactType === undefined ? undefined : sql`r.artifact_type = ${f.artifactType}`,
+    f.sourceSystem === undefined ? undefined : sql`r.source_system = ${f.sourceSystem}`,
+    f.sensitivity === undefined ? undefined : sql`r.sensitivity = ${f.sensitivity}`,
+    f.visibilityScope === undefined ? undefined : sql`r.visibility_scope = ${f.visibilityScope}`,
+    f.timeRangeStart === undefined ? undefined : sql`r.source_ts >= ${f.timeRangeStart}`,
+    f.timeRangeEnd === undefined ? undefined : sql`r.source_ts <= ${f.timeRangeEnd}`,
+  ].filter((condition) => condition !== undefined);
+  return conditions.length === 0 ? undefined : conditions.reduce((all, next) => sql`${all} and ${next}`);
+}
+
 /** BM25 over the chunks of latest revisions; the filters apply to each chunk's revision. */
 export async function lexicalSearch(
   sql: Sql,
@@ -380,19 +394,8 @@ export async function lexicalSearch(
     shortlist?: number;
   },
 ): Promise<LexicalHit[]> {
-  const f = options.filters ?? {};
-  const conditions = [
-    f.artifactType === undefined ? undefined : sql`r.artifact_type = ${f.artifactType}`,
-    f.sourceSystem === undefined ? undefined : sql`r.source_system = ${f.sourceSystem}`,
-    f.sensitivity === undefined ? undefined : sql`r.sensitivity = ${f.sensitivity}`,
-    f.visibilityScope === undefined ? undefined : sql`r.visibility_scope = ${f.visibilityScope}`,
-    f.timeRangeStart === undefined ? undefined : sql`r.source_ts >= ${f.timeRangeStart}`,
-    f.timeRangeEnd === undefined ? undefined : sql`r.source_ts <= ${f.timeRangeEnd}`,
-  ].filter((condition) => condition !== undefined);
-  const rows = await bm25(sql, 'artifact_chunk', query, {
-    ...options,
-    filter: conditions.length === 0 ? undefined : conditions.reduce((all, next) => sql`${all} and ${next}`),
-  });
+  const filter = revisionFilter(sql, options.filters);
+  const rows = await bm25(sql, 'artifact_chunk', query, { ...options, filter });
   return rows.map((row) => ({
     artifactUid: row.artifact_uid,
     revisionId: row.revision_id,

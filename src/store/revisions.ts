@@ -5,6 +5,7 @@
 import type { ChunkRow } from './chunks.js';
 import type { Sql } from './connect.js';
 import { JOB_CHANNEL, type JobRow } from './jobs.js';
+import type { SqlFragment } from './lexical.js';
 
 export interface RevisionRow {
   artifact_uid: string;
@@ -90,6 +91,19 @@ export async function latestRevisionsByArtifactId(
   const rows = await sql<RevisionRow[]>`
     select * from artifact_revision where artifact_id = any(${artifactIds as string[]}) and is_latest`;
   return new Map(rows.map((row) => [row.artifact_id, row]));
+}
+
+/** Those of these artifacts whose latest revision meets `filter` (a condition on alias `r`). */
+export async function artifactIdsWhere(
+  sql: Sql,
+  artifactIds: readonly string[],
+  filter: SqlFragment,
+): Promise<Set<string>> {
+  if (artifactIds.length === 0) return new Set();
+  const rows = await sql<Array<{ artifact_id: string }>>`
+    select r.artifact_id from artifact_revision r
+    where r.artifact_id = any(${artifactIds as string[]}) and r.is_latest and ${filter}`;
+  return new Set(rows.map((row) => row.artifact_id));
 }
 
 /** A revision about to be written; `is_latest` and `ingested_at` are set by the write. */

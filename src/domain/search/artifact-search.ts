@@ -6,7 +6,8 @@ import { artifactIdOfChunk } from '../ids.js';
 import type { Services } from '../services.js';
 import { attachNeighbors, type Channel, currentCandidates, toHit, vectorCandidates } from './candidates.js';
 
-import { type ArtifactFilterInput, filtersApplied, toFilters, vectorFilter } from './filters.js';
+import { type ArtifactFilterInput, filtersApplied, toFilters } from './filters.js';
+import { nearestArtifactRecords } from './nearest.js';
 
 export interface ArtifactSearchInput {
   query: string;
@@ -19,12 +20,11 @@ export interface ArtifactSearchInput {
 export async function artifactSearch(services: Services, input: ArtifactSearchInput) {
   const [vector] = await services.embedder.embed([input.query], 'query');
   const filters = input.filters === undefined ? undefined : toFilters(input.filters);
-  const filter = vectorFilter(filters);
   const depth = Math.max(input.limit * 3, 20);
-  const [artifactHits, chunkHits] = await Promise.all([
-    services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
-    services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
-  ]);
+  const { artifactHits, chunkHits } = await nearestArtifactRecords(services, vector!, filters, {
+    artifacts: depth,
+    chunks: depth * 2,
+  });
   // Small artifacts are their own piece in `artifacts`; chunked ones are found by their chunks.
   const [latest, { passages }] = await Promise.all([
     latestRevisionsByArtifactId(services.sql, [

@@ -23,8 +23,9 @@ import {
   toHit,
   vectorCandidates,
 } from './candidates.js';
-import { type ArtifactFilters, filtersApplied, toFilters, vectorFilter } from './filters.js';
+import { type ArtifactFilters, filtersApplied, toFilters } from './filters.js';
 import { lexicalQuery } from './lexical-query.js';
+import { nearestArtifactRecords } from './nearest.js';
 import { fuseRanks } from './rrf.js';
 
 export interface HybridSearchInput extends ArtifactSearchInput {
@@ -63,11 +64,9 @@ async function runChannels(
   filters: ArtifactFilters | undefined,
 ): Promise<ChannelResults> {
   const depth = Math.max(input.limit * 3, 30);
-  const filter = vectorFilter(filters);
   const [vector] = await services.embedder.embed([input.query], 'query');
-  const [artifactHits, chunkHits, lexicalHits, memories, turns, events] = await Promise.all([
-    services.vectors.query('artifacts', vector!, { limit: depth, ...(filter ? { filter } : {}) }),
-    services.vectors.query('artifact_chunks', vector!, { limit: depth * 2, ...(filter ? { filter } : {}) }),
+  const [{ artifactHits, chunkHits }, lexicalHits, memories, turns, events] = await Promise.all([
+    nearestArtifactRecords(services, vector!, filters, { artifacts: depth, chunks: depth * 2 }),
     lexicalSearch(services.sql, lexicalQuery(input.query), {
       limit: depth * 2,
       ...(filters ? { filters } : {}),
