@@ -8,7 +8,7 @@
  * OVERFETCH times as many records, and Postgres keeps those whose artifact's latest revision
  * passes (the same conditions as BM25's). When at least the number asked for pass, they are
  * exactly the nearest that pass the filters (any closer one would be among the nearest read);
- * when fewer pass (a narrow filter), the index is asked again with the filter, which is then fast.
+ * when fewer pass (a narrow filter), the index is asked again, with the filter.
  */
 import { revisionFilter } from '../../store/lexical.js';
 import { artifactIdsWhere } from '../../store/revisions.js';
@@ -37,7 +37,8 @@ export async function nearestArtifactRecords(
       condition,
     );
     const kept = wide.filter((hit) => passing.has(artifactOf(hit.id)));
-    // Fewer than asked pass, or the index held fewer than were read: the index filters itself.
+    // Enough passed, or the index holds fewer records than were read (every one was seen): these
+    // are the answer. Otherwise the filter keeps few, and the index applies it itself.
     if (kept.length >= limit || wide.length < limit * OVERFETCH) return kept.slice(0, limit);
     return services.vectors.query(name, vector, { limit, filter: vectorFilter(filters)! });
   };
